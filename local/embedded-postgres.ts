@@ -27,8 +27,10 @@ export function embeddedUrl(port: number, database = embeddedCredentials.databas
 export async function startEmbeddedPostgres(options: {
   dir: string
   port: number
+  /** false: the folder is deleted when the server stops (throwaway servers for test runs). */
+  persistent?: boolean
 }): Promise<EmbeddedServer> {
-  const { dir, port } = options
+  const { dir, port, persistent = true } = options
   const url = embeddedUrl(port)
 
   const running = readLockFile(dir)
@@ -65,7 +67,7 @@ export async function startEmbeddedPostgres(options: {
     port,
     user: embeddedCredentials.user,
     password: embeddedCredentials.password,
-    persistent: true,
+    persistent,
     createPostgresUser: true,
     postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
     onLog: (line) => {
@@ -108,6 +110,18 @@ function isProcessAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** A port the operating system considers free right now. */
+export function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
 }
 
 function isPortTaken(port: number): Promise<boolean> {

@@ -1,21 +1,30 @@
-// Once per test run: start (or adopt) the database server, and build a template database migrated
-// to the current schema. The template's name carries a hash of the baseline and migrations, so an
-// unchanged schema is reused across runs and a changed one gets a fresh template.
+// Once per test run: a database server of the run's own, and a template database migrated to the
+// current schema that every test file clones. Without SUPABASE_DB_URL the server is a throwaway
+// embedded PostgreSQL in a temporary folder on a free port, so test runs never touch the local
+// stack's data and several runs can go at once. The template's name carries a hash of the baseline
+// and migrations, so on a long-lived server an unchanged schema is migrated only once.
 
 import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import type { TestProject } from 'vitest/node'
 
-import { startLocalServer, type LocalDatabase } from '../../local/database.ts'
+import { findFreePort, startEmbeddedPostgres } from '../../local/embedded-postgres.ts'
 import { baselinePath, migrateDatabase } from '../../local/migrate.ts'
 import { repoRoot } from '../../local/paths.ts'
 
-let server: LocalDatabase | undefined
+let server: { url: string; stop(): Promise<void> } | undefined
 
 export async function setup(project: TestProject): Promise<void> {
-  server = await startLocalServer()
+  server = process.env.SUPABASE_DB_URL
+    ? { url: process.env.SUPABASE_DB_URL, stop: async () => {} }
+    : await startEmbeddedPostgres({
+        dir: mkdtempSync(join(tmpdir(), 'hivesync-test-db-')),
+        port: await findFreePort(),
+        persistent: false,
+      })
   const template = `hivesync_tpl_${schemaHash()}`
 
   const admin = postgres(server.url, { max: 1, onnotice: () => {} })
