@@ -38,10 +38,12 @@ export async function applySupabaseBaseline(url: string): Promise<void> {
   }
 }
 
-export async function applyMigrations(url: string): Promise<void> {
+/** `projectDir` holds the supabase/ folder; other than in tests it is this checkout. */
+export async function applyMigrations(url: string, projectDir = repoRoot): Promise<void> {
+  const args = ['migration', 'up', `--remote=${cliUrl(url)}`, '--yes', '--workdir', projectDir]
   try {
-    await run(supabaseCli, ['migration', 'up', `--remote=${cliUrl(url)}`, '--yes'], {
-      cwd: repoRoot,
+    await run(supabaseCli, args, {
+      cwd: projectDir,
       env: { ...process.env, SUPABASE_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' },
     })
   } catch (cause) {
