@@ -29,8 +29,10 @@ export async function startEmbeddedPostgres(options: {
   port: number
   /** false: the folder is deleted when the server stops (throwaway servers for test runs). */
   persistent?: boolean
+  /** Extra server options, e.g. ['-c', 'shared_buffers=1GB'] for the benchmark. */
+  postgresFlags?: string[]
 }): Promise<EmbeddedServer> {
-  const { dir, port, persistent = true } = options
+  const { dir, port, persistent = true, postgresFlags = [] } = options
   const url = embeddedUrl(port)
 
   const running = readLockFile(dir)
@@ -69,7 +71,13 @@ export async function startEmbeddedPostgres(options: {
     password: embeddedCredentials.password,
     persistent,
     createPostgresUser: true,
-    postgresFlags: ['-c', 'max_connections=200', '-c', 'listen_addresses=127.0.0.1'],
+    postgresFlags: [
+      '-c',
+      'max_connections=200',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      ...postgresFlags,
+    ],
     onLog: (line) => {
       recentLog.push(line.trim())
       if (recentLog.length > 20) recentLog.shift()
