@@ -93,7 +93,7 @@ describe('verifying tokens against SUPABASE_JWKS', () => {
     const config = readFunctionConfig({ SUPABASE_JWKS: JSON.stringify({ keys: [jwk] }) })
     const verifyJwks = createTokenVerifier(config.auth)
 
-    const signWith = (key: CryptoKey) =>
+    const signWith = (key: Parameters<SignJWT['sign']>[0]) =>
       new SignJWT({ role: 'authenticated' })
         .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
         .setSubject(user.id)

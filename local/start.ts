@@ -1,0 +1,80 @@
+// `npm start`: the local stack in one command. Starts (or adopts) the database, migrates it, and
+// in local mode adds the demo accounts and demo data; then serves every function on
+// HIVESYNC_API_PORT. Ctrl-C stops the server and the embedded database cleanly.
+
+import { readFunctionConfig, isLocalMode, localJwtSecret } from '../functions/_shared/config.ts'
+import { connect } from '../functions/_shared/db.ts'
+import { log } from '../functions/_shared/log.ts'
+import { openLocalDatabase } from './database.ts'
+import { demoAdmin, demoUsers, ensureDemoAccounts, signAccessToken } from './demo-accounts.ts'
+import { generateDemoData } from './demo-data.ts'
+import { apiPort, startApiServer } from './server.ts'
+
+const demoUserCount = 500
+const adminTokenSeconds = 7 * 24 * 3600
+
+async function main(): Promise<void> {
+  const env = process.env
+  const port = apiPort(env)
+  const database = await openLocalDatabase(env)
+  const localMode = database.embedded || isLocalMode(env)
+  const sql = connect(database.url, { max: 10 })
+
+  let stopping = false
+  const stop = async (server?: { close(): Promise<void> }) => {
+    if (stopping) return
+    stopping = true
+    log('info', 'local stack stopping')
+    await server?.close()
+    await sql.end({ timeout: 5 })
+    await database.stop()
+    process.exit(0)
+  }
+
+  try {
+    if (localMode) await seedLocalData(sql)
+    const config = readFunctionConfig(env, { localMode })
+    const server = await startApiServer({ sql, config }, { port })
+
+    process.once('SIGINT', () => void stop(server))
+    process.once('SIGTERM', () => void stop(server))
+
+    // Only in local mode, and only with the local secret, is a ready-made admin token printed.
+    const secret = config.auth.jwtSecret
+    const adminJwt =
+      localMode && secret
+        ? await signAccessToken(secret, demoAdmin, { expiresInSeconds: adminTokenSeconds })
+        : undefined
+    log('info', 'local stack ready', {
+      api_url: server.functionsUrl,
+      local_mode: localMode,
+      admin_email: localMode ? demoAdmin.email : undefined,
+      admin_jwt: adminJwt,
+      jwt_secret_is_local_default: secret === localJwtSecret,
+    })
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
+
+async function seedLocalData(sql: ReturnType<typeof connect>): Promise<void> {
+  await ensureDemoAccounts(sql)
+
+  // Demo data is generated once: a database that already holds other users keeps what it has.
+  const known = [demoAdmin, ...demoUsers].map((account) => account.id)
+  const [{ others }] = await sql<[{ others: number }]>`
+    select count(*)::int as others from public.users where id <> all(${known}::uuid[])
+  `
+  if (others === 0) {
+    const summary = await generateDemoData(sql, { users: demoUserCount, seed: 1, now: new Date() })
+    log('info', 'demo data generated', { ...summary })
+  }
+}
+
+main().catch((error: unknown) => {
+  log('error', 'local stack failed to start', {
+    error: error instanceof Error ? error.message : String(error),
+  })
+  process.exit(1)
+})
