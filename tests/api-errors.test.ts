@@ -69,6 +69,61 @@ describe('an unexpected failure', () => {
   })
 })
 
+describe('input that every route refuses alike', () => {
+  const bodyRoutes = [
+    ['POST', '/admin/messaging/compose'],
+    ['PATCH', '/admin/messaging/messages/1'],
+    ['POST', '/admin/messaging/estimate'],
+    ['PUT', '/admin/messaging/kill-switch'],
+  ] as const
+
+  it.each(bodyRoutes)('%s %s answers 400, 413 and 415 for bad bodies', async (method, path) => {
+    const token = await tokenFor(admin)
+    const malformed = await api.call(api.admin, method, path, { token, body: '{"a": ' })
+    const tooLarge = await api.call(api.admin, method, path, {
+      token,
+      body: { a: 'x'.repeat(300_000) },
+    })
+    const notJson = await api.call(api.admin, method, path, {
+      token,
+      body: 'a=1',
+      headers: { 'content-type': 'text/plain' },
+    })
+    expect([malformed.body.error.code, tooLarge.body.error.code, notJson.body.error.code]).toEqual([
+      'invalid_json',
+      'payload_too_large',
+      'unsupported_media_type',
+    ])
+    expect([malformed.status, tooLarge.status, notJson.status]).toEqual([400, 413, 415])
+  })
+
+  const idRoutes = [
+    ['GET', '/admin/messaging/messages/{id}'],
+    ['PATCH', '/admin/messaging/messages/{id}'],
+    ['DELETE', '/admin/messaging/messages/{id}'],
+    ['GET', '/admin/messaging/messages/{id}/preview'],
+    ['GET', '/admin/messaging/messages/{id}/deliveries'],
+    ['POST', '/admin/messaging/send/{id}'],
+    ['POST', '/admin/messaging/messages/{id}/cancel'],
+    ['POST', '/admin/messaging/messages/{id}/retract'],
+  ] as const
+
+  it.each(idRoutes)(
+    '%s %s answers 400 for an id that is not a positive whole number',
+    async (method, path) => {
+      const token = await tokenFor(admin)
+      for (const id of ['abc', '0', '-3', '1.5', '0x10', '9999999999999999999']) {
+        const response = await api.call(api.admin, method, path.replace('{id}', id), {
+          token,
+          body: method === 'PATCH' ? { subject: 'x' } : undefined,
+        })
+        expect(response.status, id).toBe(400)
+        expect(response.body.error.message).toContain('path.id')
+      }
+    },
+  )
+})
+
 describe('request logs', () => {
   it('are one JSON line per request with method, route, status, duration and caller, never a token', async () => {
     const valid = await tokenFor(user)
