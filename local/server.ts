@@ -20,23 +20,23 @@ export function createFunctionApps(deps: FunctionDeps): Map<string, FunctionApp>
 }
 
 export function createLocalApp(functions: Map<string, FunctionApp>): Hono {
+  const names = [...functions.keys()].join(', ')
   const root = new Hono()
   root.mount('/functions/v1', (request) => {
     const name = new URL(request.url).pathname.split('/')[1] ?? ''
     const app = functions.get(name)
     if (app) return app.fetch(request)
-    return Response.json(
-      {
-        error: {
-          code: 'route_not_found',
-          message: `No function named "${name}"; the functions are ${[...functions.keys()].join(', ')}.`,
-          details: null,
-        },
-      },
-      { status: 404 },
-    )
+    return notFound(`No function named "${name}"; the functions are ${names}.`)
   })
+  root.notFound(() => notFound(`Functions are served under /functions/v1/<name>: ${names}.`))
   return root
+}
+
+function notFound(message: string): Response {
+  return Response.json(
+    { error: { code: 'route_not_found', message, details: null } },
+    { status: 404 },
+  )
 }
 
 export interface ApiServer {

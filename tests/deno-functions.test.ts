@@ -3,6 +3,7 @@
 // from the npm registry, not node_modules), serves a user's banners from the test database.
 
 import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -15,7 +16,12 @@ import { createDelivery, createMessage, createUser } from './support/fixtures.ts
 
 const run = promisify(execFile)
 const deno = join(repoRoot, 'node_modules', '.bin', 'deno')
-const entries = ['functions/admin/index.ts', 'functions/user/index.ts']
+// Every function folder (not _shared) has an index.ts entry; the user function is served below.
+const entries = readdirSync(join(repoRoot, 'functions'), { withFileTypes: true })
+  .filter((entry) => entry.isDirectory() && !entry.name.startsWith('_'))
+  .map((entry) => `functions/${entry.name}/index.ts`)
+  .filter((entry) => existsSync(join(repoRoot, entry)))
+const userEntry = 'functions/user/index.ts'
 
 // Resolving deno.json's npm: imports through the registry, as Edge Runtime does.
 const denoFlags = ['--node-modules-dir=none', '--config', 'deno.json']
@@ -31,6 +37,7 @@ const db = useTestDatabase()
 
 describe('under Deno', () => {
   it('type-checks every function entry', { timeout: 180_000 }, async () => {
+    expect(entries).toEqual(expect.arrayContaining(['functions/admin/index.ts', userEntry]))
     const { stderr } = await run(deno, ['check', ...denoFlags, ...entries], {
       cwd: repoRoot,
       env: denoEnv,
@@ -55,7 +62,7 @@ describe('under Deno', () => {
           '--allow-env',
           '--allow-read',
           '--allow-sys',
-          entries[1]!,
+          userEntry,
         ],
         {
           cwd: repoRoot,
@@ -113,15 +120,7 @@ describe('under Deno', () => {
   it('refuses to start without a way to verify tokens', { timeout: 60_000 }, async () => {
     const error = await run(
       deno,
-      [
-        'run',
-        ...denoFlags,
-        '--allow-net',
-        '--allow-env',
-        '--allow-read',
-        '--allow-sys',
-        entries[1]!,
-      ],
+      ['run', ...denoFlags, '--allow-net', '--allow-env', '--allow-read', '--allow-sys', userEntry],
       {
         cwd: repoRoot,
         env: { ...denoEnv, SUPABASE_DB_URL: db.url },
