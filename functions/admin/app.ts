@@ -15,6 +15,7 @@ import {
   type FunctionDeps,
 } from '../_shared/app.ts'
 import type { Sql } from '../_shared/db.ts'
+import { adminFunctionName } from './function-name.ts'
 import { registerCancelAndRetract } from './routes/cancel-retract.ts'
 import { registerCompose } from './routes/compose.ts'
 import { registerDeliveries } from './routes/deliveries.ts'
@@ -26,7 +27,7 @@ import { registerOpenApi } from './routes/openapi.ts'
 import { registerPreview } from './routes/preview.ts'
 import { registerSend } from './routes/send.ts'
 
-export const adminFunctionName = 'admin'
+export { adminFunctionName }
 
 export function createAdminApp(deps: FunctionDeps): FunctionApp {
   const app = createFunctionApp(adminFunctionName)

@@ -437,11 +437,25 @@ export function describeAdminApi(target: ScenarioTarget): void {
   })
 
   describe('POST /messaging/messages/{id}/retract', () => {
-    it('retracts a sent banner once, keeping the first instant', async () => {
+    it('retracts a sent banner once, keeping the first instant, and it stops being active', async () => {
       const message = await createMessage(target.sql(), { status: 'sent', channel: 'in_app' })
+      await createDelivery(target.sql(), {
+        message_id: message.id,
+        user_id: paidUser.id,
+        channel: 'in_app',
+      })
+      const activeIds = async () => {
+        const response = await api.call(api.user, 'GET', '/user/messages/active', {
+          token: await tokenFor(paidUser),
+        })
+        return response.body.items.map((item: { id: number }) => item.id)
+      }
+      expect(await activeIds()).toContain(message.id)
+
       const first = await call('POST', `/messages/${message.id}/retract`)
       expect(first.status).toBe(200)
       expect(first.body.retracted_at).not.toBeNull()
+      expect(await activeIds()).not.toContain(message.id)
 
       const second = await call('POST', `/messages/${message.id}/retract`)
       expect(second.body.retracted_at).toBe(first.body.retracted_at)

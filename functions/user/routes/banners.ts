@@ -1,47 +1,10 @@
 // What client apps call: the caller's active banners, and dismissing one. Users cannot read
 // messages; banners come through public.active_banners, which exposes only what a banner shows.
 
-import { createRoute } from '@hono/zod-openapi'
-
-import { errorBodySchema, messageIdParamsSchema } from '../../../shared/api-common.ts'
-import { activeBannersSchema, dismissalSchema } from '../../../shared/banner-schemas.ts'
 import { HiveSyncError } from '../../../shared/errors.ts'
 import { asCaller, type FunctionApp, type FunctionDeps } from '../../_shared/app.ts'
 import { renderMarkdown } from '../../_shared/render-markdown.ts'
-
-const errorResponse = (description: string) => ({
-  content: { 'application/json': { schema: errorBodySchema } },
-  description,
-})
-
-export const activeBannersRoute = createRoute({
-  method: 'get',
-  path: '/messages/active',
-  summary: 'The caller’s active banners, newest first',
-  responses: {
-    200: {
-      content: { 'application/json': { schema: activeBannersSchema } },
-      description: 'Banners delivered to the caller, not dismissed, expired or retracted.',
-    },
-    401: errorResponse('No token, or an invalid or expired one.'),
-  },
-})
-
-export const dismissRoute = createRoute({
-  method: 'post',
-  path: '/messages/{id}/dismiss',
-  summary: 'Dismiss a banner for the caller (idempotent)',
-  request: { params: messageIdParamsSchema },
-  responses: {
-    200: {
-      content: { 'application/json': { schema: dismissalSchema } },
-      description: 'Dismissed; a repeated call answers the first dismissal again.',
-    },
-    400: errorResponse('The id is not a message id.'),
-    401: errorResponse('No token, or an invalid or expired one.'),
-    404: errorResponse('No banner with this id was delivered to the caller.'),
-  },
-})
+import { activeBannersRoute, dismissRoute } from '../../_shared/user-routes.ts'
 
 interface BannerRow {
   id: number
