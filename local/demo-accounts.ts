@@ -50,14 +50,15 @@ export async function ensureDemoAccounts(sql: Sql): Promise<void> {
 export function signAccessToken(
   secret: string,
   account: { id: string; email?: string },
-  options: { expiresInSeconds?: number; now?: Date } = {},
+  options: { expiresInSeconds?: number; now?: Date; issuer?: string } = {},
 ): Promise<string> {
   const issuedAt = Math.floor((options.now ?? new Date()).getTime() / 1000)
-  return new SignJWT({ role: 'authenticated', email: account.email, aal: 'aal1' })
+  const token = new SignJWT({ role: 'authenticated', email: account.email, aal: 'aal1' })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(account.id)
     .setAudience('authenticated')
     .setIssuedAt(issuedAt)
     .setExpirationTime(issuedAt + (options.expiresInSeconds ?? 3600))
-    .sign(new TextEncoder().encode(secret))
+  if (options.issuer) token.setIssuer(options.issuer)
+  return token.sign(new TextEncoder().encode(secret))
 }

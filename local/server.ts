@@ -5,6 +5,7 @@
 import { serve, type ServerType } from '@hono/node-server'
 import { Hono } from 'hono'
 
+import { HiveSyncError } from '../shared/errors.ts'
 import { createAdminApp } from '../functions/admin/app.ts'
 import type { FunctionApp, FunctionDeps } from '../functions/_shared/app.ts'
 import { createUserApp } from '../functions/user/app.ts'
@@ -67,7 +68,18 @@ export function startApiServer(
           close: () => new Promise((done) => server.close(() => done())),
         })
       })
-      server.once('error', reject)
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          error.code === 'EADDRINUSE'
+            ? new HiveSyncError(
+                'local_api_port_busy',
+                `Port ${options.port} is already taken, so the API cannot start. Set ` +
+                  `HIVESYNC_API_PORT to a free port, or stop the program listening on it.`,
+                { cause: error },
+              )
+            : error,
+        ),
+      )
     } catch (error) {
       reject(error)
     }

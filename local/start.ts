@@ -21,14 +21,14 @@ async function main(): Promise<void> {
   const sql = connect(database.url, { max: 10 })
 
   let stopping = false
-  const stop = async (server?: { close(): Promise<void> }) => {
+  const stop = async (server?: { close(): Promise<void> }, exitCode = 0) => {
     if (stopping) return
     stopping = true
     log('info', 'local stack stopping')
     await server?.close()
     await sql.end({ timeout: 5 })
     await database.stop()
-    process.exit(0)
+    process.exit(exitCode)
   }
 
   try {
@@ -39,11 +39,14 @@ async function main(): Promise<void> {
     process.once('SIGINT', () => void stop(server))
     process.once('SIGTERM', () => void stop(server))
 
-    // Only in local mode, and only with the local secret, is a ready-made admin token printed.
+    // Only in local mode is a ready-made admin token printed, signed with the HS256 secret in use.
     const secret = config.auth.jwtSecret
     const adminJwt =
       localMode && secret
-        ? await signAccessToken(secret, demoAdmin, { expiresInSeconds: adminTokenSeconds })
+        ? await signAccessToken(secret, demoAdmin, {
+            expiresInSeconds: adminTokenSeconds,
+            issuer: config.auth.issuer,
+          })
         : undefined
     log('info', 'local stack ready', {
       api_url: server.functionsUrl,
@@ -53,8 +56,8 @@ async function main(): Promise<void> {
       jwt_secret_is_local_default: secret === localJwtSecret,
     })
   } catch (error) {
-    await stop()
-    throw error
+    reportFailure(error)
+    await stop(undefined, 1)
   }
 }
 
@@ -72,9 +75,13 @@ async function seedLocalData(sql: ReturnType<typeof connect>): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
+function reportFailure(error: unknown): void {
   log('error', 'local stack failed to start', {
     error: error instanceof Error ? error.message : String(error),
   })
+}
+
+main().catch((error: unknown) => {
+  reportFailure(error)
   process.exit(1)
 })

@@ -68,11 +68,18 @@ describe('the local API server', () => {
     ]) {
       const response = await fetch(`${server.url}${path}`)
       expect(response.status, path).toBe(path.includes('/admin/') ? 401 : 404)
+      const body = (await response.json()) as { error: { code: string } }
+      expect(body.error.code).toBe(path.includes('/admin/') ? 'missing_token' : 'route_not_found')
     }
-    const unknown = await fetch(`${server.functionsUrl}/nothing`)
-    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe(
-      'route_not_found',
+  })
+
+  it('names the variable to change when its port is taken', async () => {
+    const config = readFunctionConfig({}, { localMode: true })
+    const error = await startApiServer({ sql, config }, { port: server.port }).catch(
+      (error: unknown) => error,
     )
+    expect(error).toMatchObject({ code: 'local_api_port_busy' })
+    expect((error as Error).message).toContain('HIVESYNC_API_PORT')
   })
 })
 
