@@ -120,7 +120,18 @@ describe('configuration', () => {
     expect(readFunctionConfig({}, { localMode: true }).auth.jwtSecret).toBe(localJwtSecret)
   })
 
-  it('rejects a short secret, a malformed key set and an origin with a path', () => {
+  it('treats an empty key set as none, so a legacy-secret project still needs its secret', () => {
+    expect(() => readFunctionConfig({ SUPABASE_JWKS: '{"keys":[]}' })).toThrow(
+      /HIVESYNC_JWT_SECRET/,
+    )
+    const config = readFunctionConfig({ SUPABASE_JWKS: '[]', HIVESYNC_JWT_SECRET: testJwtSecret })
+    expect(config.auth.jwks).toBeUndefined()
+  })
+
+  it('rejects a short secret, a malformed key set, a plain-http key URL and an origin with a path', () => {
+    expect(() => readFunctionConfig({ SUPABASE_JWKS: 'http://keys.example.com/jwks' })).toThrow(
+      /SUPABASE_JWKS/,
+    )
     expect(() => readFunctionConfig({ HIVESYNC_JWT_SECRET: 'short' })).toThrow(/32 characters/)
     expect(() => readFunctionConfig({ SUPABASE_JWKS: '{"nope": 1}' })).toThrow(/SUPABASE_JWKS/)
     expect(() =>

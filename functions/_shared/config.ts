@@ -48,7 +48,7 @@ export function readFunctionConfig(
 }
 
 function readAuthConfig(env: Env, localMode: boolean): AuthConfig {
-  const jwks = env.SUPABASE_JWKS?.trim() ? parseJwks(env.SUPABASE_JWKS.trim()) : undefined
+  const jwks = parseJwks(env.SUPABASE_JWKS?.trim())
   let jwtSecret = env.HIVESYNC_JWT_SECRET?.trim() || undefined
   if (!jwtSecret && !jwks && localMode) jwtSecret = localJwtSecret
 
@@ -69,13 +69,21 @@ function readAuthConfig(env: Env, localMode: boolean): AuthConfig {
   return { jwtSecret, jwks, issuer: supabaseUrl ? `${supabaseUrl}/auth/v1` : undefined }
 }
 
-function parseJwks(raw: string): AuthConfig['jwks'] {
-  if (/^https?:\/\//.test(raw)) return new URL(raw)
+// Supabase provides SUPABASE_JWKS inline, as {"keys": [...]} or a bare array; a project still on
+// the legacy secret may have no keys in it, which counts as none configured. An https URL (or
+// plain http to this machine, for a local Supabase stack) is fetched and cached by jose.
+function parseJwks(raw: string | undefined): AuthConfig['jwks'] {
+  if (!raw) return undefined
+  if (/^https:\/\//.test(raw) || /^http:\/\/(localhost|127\.0\.0\.1|\[::1\])[:/]/.test(raw)) {
+    return new URL(raw)
+  }
 
   try {
     const parsed = JSON.parse(raw) as unknown
     const keys = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown }).keys
-    if (Array.isArray(keys) && keys.length > 0) return { keys: keys as Record<string, unknown>[] }
+    if (Array.isArray(keys)) {
+      return keys.length > 0 ? { keys: keys as Record<string, unknown>[] } : undefined
+    }
   } catch {
     // Reported below with the expected shape.
   }
