@@ -215,6 +215,14 @@ describe('CORS', () => {
     expect(response.headers.get('access-control-allow-headers')).toContain('authorization')
   })
 
+  it('lets a web view read an error, so it can tell that the session expired', async () => {
+    const response = await callApp(app, 'GET', '/user/messages/active', {
+      headers: { origin: 'https://app.hivesync.test' },
+    })
+    expect(response.status).toBe(401)
+    expect(response.headers.get('access-control-allow-origin')).toBe('https://app.hivesync.test')
+  })
+
   it('grants no other origin', async () => {
     const response = await callApp(app, 'GET', '/user/messages/active', {
       token: aliceToken,
