@@ -43,7 +43,9 @@ export interface FakeResend {
 
 const plausibleAddress = /^[^@\s]+@[^@\s]+\.[^@\s]+$/
 
-export async function startFakeResend(options: { apiKey?: string } = {}): Promise<FakeResend> {
+export async function startFakeResend(
+  options: { apiKey?: string; rejectAddress?: (address: string) => string | undefined } = {},
+): Promise<FakeResend> {
   const apiKey = options.apiKey ?? `re_test_${randomUUID().replaceAll('-', '')}`
   const failures: ScriptedFailure[] = []
   const keys = new Map<string, { hash: string; status: number; body: unknown }>()
@@ -166,7 +168,9 @@ export async function startFakeResend(options: { apiKey?: string } = {}): Promis
       const bad = to.find(
         (address) => typeof address !== 'string' || !plausibleAddress.test(address),
       )
-      return bad === undefined ? [] : [{ index, message: `Invalid \`to\` field: ${String(bad)}` }]
+      if (bad !== undefined) return [{ index, message: `Invalid \`to\` field: ${String(bad)}` }]
+      const refused = to.map((address) => options.rejectAddress?.(address as string)).find(Boolean)
+      return refused ? [{ index, message: refused }] : []
     })
     if (invalid.length > 0 && !permissive) {
       return { status: 422, body: error(422, 'validation_error', invalid[0]!.message) }
