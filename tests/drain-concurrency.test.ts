@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, expect, it } from 'vitest'
+
+import { connect, type Sql } from '../functions/_shared/db.ts'
+import { createResendProvider } from '../functions/_shared/email/resend-batch.ts'
+import { runDrain } from '../functions/_shared/pipeline/run-drain.ts'
+import { useTestDatabase } from './support/database.ts'
+import { startFakeResend, type FakeResend } from './support/fake-resend.ts'
+import {
+  busiestWindow,
+  createRecipients,
+  drainSettings,
+  emailStatusCounts,
+  memoryEmailLog,
+  messageRow,
+  queueMessage,
+  testClock,
+} from './support/pipeline.ts'
+
+const db = useTestDatabase()
+let resend: FakeResend
+const pools: Sql[] = []
+
+beforeAll(async () => {
+  resend = await startFakeResend()
+})
+afterAll(async () => {
+  await Promise.all(pools.map((pool) => pool.end()))
+  await resend.close()
+})
+
+it(
+  'four drainers over 5,000 emails: every address gets exactly one email and no limit is exceeded',
+  { timeout: 120_000 },
+  async () => {
+    const clock = testClock()
+    const recipients = 5_000
+    await createRecipients(db.sql, recipients, 'crowd')
+    const id = await queueMessage(db.sql, clock.now())
+    const limits = { maxPerMinute: 900, maxPerHour: 3_000 }
+    // Lost answers after the provider sent: the batches are retried with the same key and payload.
+    resend.failNext({ kind: 'reset', when: 'after' }, { kind: 'timeout', when: 'after' })
+
+    const drainer = async () => {
+      const sql = connect(db.url, { max: 2 })
+      pools.push(sql)
+      const provider = createResendProvider({
+        apiKey: resend.apiKey,
+        baseUrl: resend.url,
+        timeoutMs: 500,
+      })
+      for (let run = 0; run < 500; run++) {
+        const summary = await runDrain({
+          sql,
+          provider,
+          emailLog: memoryEmailLog(),
+          settings: drainSettings({ limits }),
+          env: {},
+          now: clock.now,
+        })
+        if ((await messageRow(sql, id)).status === 'sent') return
+        if (summary.next_batch_at) clock.set(summary.next_batch_at)
+        else clock.advance(1_000)
+      }
+    }
+    await Promise.all([drainer(), drainer(), drainer(), drainer()])
+
+    expect(await emailStatusCounts(db.sql, id)).toEqual({ sent: recipients })
+    const perAddress = new Map<string, number>()
+    for (const email of resend.emails) perAddress.set(email.to, (perAddress.get(email.to) ?? 0) + 1)
+    expect(perAddress.size).toBe(recipients)
+    expect(Math.max(...perAddress.values())).toBe(1)
+    expect(resend.calls.filter((call) => call.replay)).toHaveLength(2)
+
+    expect(await busiestWindow(db.sql, 60)).toBeLessThanOrEqual(limits.maxPerMinute)
+    expect(await busiestWindow(db.sql, 3600)).toBeLessThanOrEqual(limits.maxPerHour)
+    const message = await messageRow(db.sql, id)
+    expect(message).toMatchObject({ status: 'sent', email_sent: recipients, email_queued: 0 })
+  },
+)
