@@ -33,6 +33,8 @@ export interface FakeResend {
   apiKey: string
   /** Every email accepted, in order: the emails that a real Resend would have sent. */
   emails: ReceivedEmail[]
+  /** How many emails were accepted, also when they are not recorded. */
+  accepted: number
   /** One entry per request: its key, the answer's status (0 for timeouts and resets), size. */
   calls: { idempotencyKey?: string; status: number; count: number; replay: boolean }[]
   failNext(...failures: ScriptedFailure[]): void
@@ -44,7 +46,12 @@ export interface FakeResend {
 const plausibleAddress = /^[^@\s]+@[^@\s]+\.[^@\s]+$/
 
 export async function startFakeResend(
-  options: { apiKey?: string; rejectAddress?: (address: string) => string | undefined } = {},
+  options: {
+    apiKey?: string
+    rejectAddress?: (address: string) => string | undefined
+    /** false keeps only a count of accepted emails (the benchmark sends a million). */
+    recordEmails?: boolean
+  } = {},
 ): Promise<FakeResend> {
   const apiKey = options.apiKey ?? `re_test_${randomUUID().replaceAll('-', '')}`
   const failures: ScriptedFailure[] = []
@@ -55,6 +62,7 @@ export async function startFakeResend(
     url: '',
     apiKey,
     emails: [],
+    accepted: 0,
     calls: [],
     failNext: (...next) => failures.push(...next),
     close: async () => {
@@ -182,6 +190,8 @@ export async function startFakeResend(
       const id = randomUUID()
       data.push({ id })
       const to = Array.isArray(item.to) ? item.to : [item.to]
+      fake.accepted += to.length
+      if (options.recordEmails === false) return
       for (const address of to as string[]) {
         fake.emails.push({
           id,

@@ -29,8 +29,9 @@ export type Claim =
 export interface ClaimOptions {
   batchSize: number
   leaseSeconds: number
-  maxPerMinute: number
-  maxPerHour: number
+  /** null: no limit, and the window is not counted. */
+  maxPerMinute: number | null
+  maxPerHour: number | null
   maxAttempts: number
 }
 

@@ -1,0 +1,66 @@
+// The drainer of the pipeline benchmark, run as a process of its own so that its peak memory is
+// the drain's alone: runs the drain (several batches in flight) until the queue is empty, with the
+// limits lifted, against the fake provider the parent serves, then prints one JSON line with the
+// emails sent, the time, every claim's latency and its memory over time.
+
+import { connect } from '../functions/_shared/db.ts'
+import { createResendProvider } from '../functions/_shared/email/resend-batch.ts'
+import { runDrain } from '../functions/_shared/pipeline/run-drain.ts'
+
+async function main() {
+  const { BENCH_DB_URL, BENCH_PROVIDER_URL, BENCH_PROVIDER_KEY, BENCH_WORKERS } = process.env
+  const workers = Number(BENCH_WORKERS ?? '2')
+  const sql = connect(BENCH_DB_URL!, { max: workers + 1 })
+  const provider = createResendProvider({
+    apiKey: BENCH_PROVIDER_KEY!,
+    baseUrl: BENCH_PROVIDER_URL!,
+    timeoutMs: 30_000,
+  })
+
+  const claims: number[] = []
+  const rss: number[] = []
+  const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 1_000)
+  let sent = 0
+  let failed = 0
+  const started = performance.now()
+  for (;;) {
+    const summary = await runDrain({
+      sql,
+      provider,
+      emailLog: { record: () => {} },
+      settings: {
+        fromAddress: 'bench@hivesync.test',
+        fromName: 'HiveSync',
+        batchSize: 100,
+        leaseSeconds: 600,
+        timeBudgetMs: 3_600_000,
+        retentionDays: 90,
+        limits: { maxPerMinute: null, maxPerHour: null },
+        retry: { maxAttempts: 5, baseSeconds: 30, capSeconds: 900, retryAfterCapSeconds: 3600 },
+      },
+      env: {},
+      workers,
+      observeClaim: (ms) => claims.push(ms),
+    })
+    sent += summary.sent
+    failed += summary.failed
+    if (summary.stopped !== 'time_budget') break
+  }
+  const seconds = (performance.now() - started) / 1000
+  clearInterval(sampler)
+  rss.push(process.memoryUsage().rss)
+  await sql.end()
+
+  process.stdout.write(
+    `${JSON.stringify({
+      sent,
+      failed,
+      seconds,
+      claims,
+      rss,
+      max_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    })}\n`,
+  )
+}
+
+await main()

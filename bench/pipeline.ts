@@ -1,0 +1,246 @@
+// The pipeline part: the fan-out of a message to every user, timed beside a bare `insert … select`
+// of the same rows into a table with the same indexes; then the drain of its emails through a
+// zero-latency fake provider over HTTP with the limits lifted, beside a bare claim-and-record loop
+// in SQL over the same rows; the latency of every claim over that long drain (p99, and early
+// against late to show drift); and the drainer's memory, sampled each second in its own process.
+
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+
+import { withClaims, type Sql } from '../functions/_shared/db.ts'
+import { repoRoot } from '../local/paths.ts'
+import { startFakeResend } from '../tests/support/fake-resend.ts'
+import {
+  percentile,
+  round,
+  timeMs,
+  writeResults,
+  type BenchContext,
+  type BenchPart,
+} from './context.ts'
+
+const workers = 2
+const limits = {
+  fanOutRatio: 0.5,
+  drainEmailsPerSecond: 2_000,
+  drainRatio: 0.5,
+  claimP99Ms: 20,
+  peakRssMb: 200,
+}
+
+export const pipelinePart: BenchPart = { name: 'pipeline', run: runPipelineBench }
+
+async function runPipelineBench(context: BenchContext): Promise<void> {
+  const { sql, now } = context
+  const messageId = await queueEveryone(sql, now)
+  const [audience] = await sql<{ n: number }[]>`
+    select count(*)::integer as n from public.resolve_audience('{}'::jsonb, ${now})
+  `
+
+  // Bare baseline: the same rows, the same table shape and indexes, no constraints to other
+  // tables, no counters, no conflict handling.
+  await sql`drop table if exists public.bench_deliveries`
+  await sql`create table public.bench_deliveries (like public.message_deliveries including all)`
+  await sql`checkpoint`
+  const bareFanOutMs = await timeMs(
+    () => sql`
+      insert into public.bench_deliveries (message_id, user_id, channel, status, sent_at, created_at)
+      select ${messageId}, a.user_id, a.channel,
+             case when a.channel = 'in_app' then 'sent' else 'queued' end,
+             case when a.channel = 'in_app' then ${now}::timestamptz end, ${now}
+      from public.resolve_audience('{}'::jsonb, ${now}) a
+    `,
+  )
+
+  await sql`checkpoint`
+  let fannedOut: { inserted: number; email: number } | undefined
+  const fanOutMs = await timeMs(async () => {
+    const [row] = await withClaims(
+      sql,
+      { role: 'service_role' },
+      (tx) => tx<{ r: { inserted: number; email: number } }[]>`
+        select public.fan_out_next_message(${now}) as r
+      `,
+    )
+    fannedOut = row!.r
+  })
+  await sql`vacuum (analyze) public.message_deliveries`
+  await sql`vacuum (analyze) public.bench_deliveries`
+
+  const bare = await bareClaimAndRecord(sql, messageId, now)
+  const drain = await drainInChild(context.databaseUrl)
+
+  const claims = drain.claims
+  const tenth = Math.max(1, Math.floor(claims.length / 10))
+  const peakRssMb = drain.max_rss_bytes / 2 ** 20
+  const rssMb = drain.rss.map((bytes) => bytes / 2 ** 20)
+  const result: PipelineResult & Record<string, unknown> = {
+    users: context.users,
+    environment: context.environment,
+    fan_out: {
+      rows: fannedOut!.inserted,
+      audience_rows: audience!.n,
+      seconds: round(fanOutMs / 1000, 2),
+      rows_per_second: Math.round(fannedOut!.inserted / (fanOutMs / 1000)),
+      baseline_seconds: round(bareFanOutMs / 1000, 2),
+      baseline_rows_per_second: Math.round(audience!.n / (bareFanOutMs / 1000)),
+      ratio: round(bareFanOutMs / fanOutMs, 2),
+    },
+    drain: {
+      emails: drain.sent,
+      failed: drain.failed,
+      seconds: round(drain.seconds, 1),
+      emails_per_second: Math.round(drain.sent / drain.seconds),
+      workers,
+      baseline_emails: bare.emails,
+      baseline_seconds: round(bare.seconds, 1),
+      baseline_emails_per_second: Math.round(bare.emails / bare.seconds),
+      ratio: round(drain.sent / drain.seconds / (bare.emails / bare.seconds), 2),
+    },
+    claims: {
+      count: claims.length,
+      p50_ms: round(percentile(claims, 50), 2),
+      p99_ms: round(percentile(claims, 99), 2),
+      first_tenth_p99_ms: round(percentile(claims.slice(0, tenth), 99), 2),
+      last_tenth_p99_ms: round(percentile(claims.slice(-tenth), 99), 2),
+    },
+    memory: {
+      peak_rss_mb: round(peakRssMb, 1),
+      first_sample_mb: round(rssMb[0] ?? 0, 1),
+      last_sample_mb: round(rssMb.at(-1) ?? 0, 1),
+      samples: rssMb.length,
+    },
+    limits,
+    passed: {},
+  }
+  result.passed = {
+    fan_out_ratio: result.fan_out.ratio >= limits.fanOutRatio,
+    drain_emails_per_second: result.drain.emails_per_second >= limits.drainEmailsPerSecond,
+    drain_ratio: result.drain.ratio >= limits.drainRatio,
+    claim_p99: result.claims.p99_ms <= limits.claimP99Ms,
+    claim_no_drift:
+      result.claims.last_tenth_p99_ms <=
+      Math.max(limits.claimP99Ms, 2 * result.claims.first_tenth_p99_ms),
+    peak_rss: result.memory.peak_rss_mb <= limits.peakRssMb,
+  }
+
+  const files = writeResults(`pipeline-${context.users}`, result, renderMarkdown(result))
+  console.log(renderMarkdown(result))
+  console.log(`written: ${files.join(', ')}`)
+}
+
+/** One message to everyone on both channels, queued the way the admin's send does it. */
+async function queueEveryone(sql: Sql, now: Date): Promise<number> {
+  const [message] = await sql<{ id: number }[]>`
+    insert into public.messages (subject, body_markdown, channel, filters_json)
+    values ('Benchmark', 'A **benchmark** message with a [link](https://example.com).', 'both', '{}')
+    returning id
+  `
+  await sql`select public.queue_message(${message!.id}, ${now})`
+  return message!.id
+}
+
+/**
+ * The floor for the drain: claim 100 queued email rows with skip locked, mark them in flight, then
+ * sent, committing each batch, in a procedure in the database (no network, no application).
+ */
+async function bareClaimAndRecord(sql: Sql, messageId: number, now: Date) {
+  await sql`
+    create or replace procedure public.bench_claim_and_record(p_message_id bigint, p_now timestamptz)
+    language plpgsql
+    as $$
+    declare
+      v_batch uuid;
+      v_rows integer;
+    begin
+      loop
+        v_batch := gen_random_uuid();
+        update public.bench_deliveries set status = 'sending', batch_id = v_batch,
+          idempotency_key = v_batch::text, lease_expires_at = p_now + interval '10 minutes',
+          reserved_at = p_now, attempts = 1
+        where id in (
+          select id from public.bench_deliveries
+          where message_id = p_message_id and channel = 'email' and status = 'queued'
+          order by id limit 100
+          for update skip locked
+        );
+        get diagnostics v_rows = row_count;
+        exit when v_rows = 0;
+        update public.bench_deliveries set status = 'sent', sent_at = p_now,
+          provider_message_id = 'bare-' || id, lease_expires_at = null
+        where batch_id = v_batch and status = 'sending';
+        commit;
+      end loop;
+    end
+    $$
+  `
+  const [row] = await sql<{ n: number }[]>`
+    select count(*)::integer as n from public.bench_deliveries
+    where channel = 'email' and status = 'queued'
+  `
+  const ms = await timeMs(() => sql`call public.bench_claim_and_record(${messageId}, ${now})`)
+  await sql`drop procedure public.bench_claim_and_record(bigint, timestamptz)`
+  return { emails: row!.n, seconds: ms / 1000 }
+}
+
+interface DrainerReport {
+  sent: number
+  failed: number
+  seconds: number
+  claims: number[]
+  rss: number[]
+  max_rss_bytes: number
+}
+
+async function drainInChild(databaseUrl: string): Promise<DrainerReport> {
+  const provider = await startFakeResend({ recordEmails: false })
+  try {
+    const child = spawn(
+      join(repoRoot, 'node_modules', '.bin', 'tsx'),
+      [join(repoRoot, 'bench', 'pipeline-drainer.ts')],
+      {
+        env: {
+          ...process.env,
+          BENCH_DB_URL: databaseUrl,
+          BENCH_PROVIDER_URL: provider.url,
+          BENCH_PROVIDER_KEY: provider.apiKey,
+          BENCH_WORKERS: String(workers),
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    )
+    let output = ''
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()))
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+    const line = output.trim().split('\n').at(-1)
+    if (code !== 0 || !line)
+      throw new Error(`the benchmark drainer failed (exit ${code}): ${output}`)
+    return JSON.parse(line) as DrainerReport
+  } finally {
+    await provider.close()
+  }
+}
+
+interface PipelineResult {
+  users: number
+  fan_out: Record<string, number>
+  drain: Record<string, number>
+  claims: Record<string, number>
+  memory: Record<string, number>
+  passed: Record<string, boolean>
+}
+
+function renderMarkdown(result: PipelineResult): string {
+  const mark = (ok: boolean | undefined) => (ok ? 'pass' : 'FAIL')
+  return [
+    `# Pipeline benchmark, ${result.users.toLocaleString('en')} users`,
+    '',
+    '| measure | result | baseline | target | |',
+    '|---|---|---|---|---|',
+    `| fan-out (rows/s) | ${result.fan_out.rows_per_second} (${result.fan_out.rows} rows, ${result.fan_out.seconds} s) | ${result.fan_out.baseline_rows_per_second} (${result.fan_out.baseline_seconds} s) | ratio ≥ ${limits.fanOutRatio}: ${result.fan_out.ratio} | ${mark(result.passed.fan_out_ratio)} |`,
+    `| drain (emails/s) | ${result.drain.emails_per_second} (${result.drain.emails} emails, ${result.drain.seconds} s) | ${result.drain.baseline_emails_per_second} (${result.drain.baseline_seconds} s) | ≥ ${limits.drainEmailsPerSecond}: ${mark(result.passed.drain_emails_per_second)}; ratio ≥ ${limits.drainRatio}: ${result.drain.ratio} | ${mark(result.passed.drain_ratio)} |`,
+    `| claim p99 (ms) | ${result.claims.p99_ms} (p50 ${result.claims.p50_ms}, ${result.claims.count} claims) | first tenth ${result.claims.first_tenth_p99_ms}, last tenth ${result.claims.last_tenth_p99_ms} | ≤ ${limits.claimP99Ms}, no drift | ${mark(result.passed.claim_p99 && result.passed.claim_no_drift)} |`,
+    `| drainer peak RSS (MB) | ${result.memory.peak_rss_mb} (first sample ${result.memory.first_sample_mb}, last ${result.memory.last_sample_mb}) | | ≤ ${limits.peakRssMb}, flat | ${mark(result.passed.peak_rss)} |`,
+    '',
+  ].join('\n')
+}
