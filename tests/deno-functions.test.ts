@@ -31,6 +31,10 @@ const denoEnv = {
   DENO_DIR: join(repoRoot, '.deno'),
   NO_COLOR: '1',
   DENO_NO_UPDATE_CHECK: '1',
+  // Deno trusts only its bundled roots by default; machines that reach the npm registry through a
+  // TLS-inspecting proxy add its CA to the system store, which npm and Node already use.
+  DENO_TLS_CA_STORE: 'system,mozilla',
+  ...(process.env.HTTPS_PROXY ? { HTTPS_PROXY: process.env.HTTPS_PROXY } : {}),
 }
 
 const db = useTestDatabase()
