@@ -19,7 +19,7 @@ import {
   type BenchPart,
 } from './context.ts'
 
-const workers = 2
+const workers = Number(process.env.BENCH_DRAIN_WORKERS ?? 2)
 const limits = {
   fanOutRatio: 0.5,
   drainEmailsPerSecond: 2_000,
@@ -37,20 +37,29 @@ async function runPipelineBench(context: BenchContext): Promise<void> {
     select count(*)::integer as n from public.resolve_audience('{}'::jsonb, ${now})
   `
 
-  // Bare baseline: the same rows, the same table shape and indexes, no constraints to other
-  // tables, no counters, no conflict handling.
+  // Bare baselines: the same rows into a copy of the table with the same indexes, with no
+  // triggers and no conflict handling; once with no constraints to other tables, once with the
+  // same foreign keys to users and messages (a lookup and a key-share lock per row, which every
+  // insert into message_deliveries pays).
   await sql`drop table if exists public.bench_deliveries`
   await sql`create table public.bench_deliveries (like public.message_deliveries including all)`
+  const bareInsert = () => sql`
+    insert into public.bench_deliveries (message_id, user_id, channel, status, sent_at, created_at)
+    select ${messageId}, a.user_id, a.channel,
+           case when a.channel = 'in_app' then 'sent' else 'queued' end,
+           case when a.channel = 'in_app' then ${now}::timestamptz end, ${now}
+    from public.resolve_audience('{}'::jsonb, ${now}) a
+  `
   await sql`checkpoint`
-  const bareFanOutMs = await timeMs(
-    () => sql`
-      insert into public.bench_deliveries (message_id, user_id, channel, status, sent_at, created_at)
-      select ${messageId}, a.user_id, a.channel,
-             case when a.channel = 'in_app' then 'sent' else 'queued' end,
-             case when a.channel = 'in_app' then ${now}::timestamptz end, ${now}
-      from public.resolve_audience('{}'::jsonb, ${now}) a
-    `,
-  )
+  const bareFanOutMs = await timeMs(bareInsert)
+  await sql`truncate public.bench_deliveries`
+  await sql`
+    alter table public.bench_deliveries
+      add foreign key (message_id) references public.messages (id) on delete cascade,
+      add foreign key (user_id) references public.users (id) on delete cascade
+  `
+  await sql`checkpoint`
+  const keyedFanOutMs = await timeMs(bareInsert)
 
   await sql`checkpoint`
   let fannedOut: { inserted: number; email: number } | undefined
@@ -85,6 +94,9 @@ async function runPipelineBench(context: BenchContext): Promise<void> {
       baseline_seconds: round(bareFanOutMs / 1000, 2),
       baseline_rows_per_second: Math.round(audience!.n / (bareFanOutMs / 1000)),
       ratio: round(bareFanOutMs / fanOutMs, 2),
+      baseline_with_foreign_keys_seconds: round(keyedFanOutMs / 1000, 2),
+      baseline_with_foreign_keys_rows_per_second: Math.round(audience!.n / (keyedFanOutMs / 1000)),
+      ratio_to_baseline_with_foreign_keys: round(keyedFanOutMs / fanOutMs, 2),
     },
     drain: {
       emails: drain.sent,
@@ -238,6 +250,7 @@ function renderMarkdown(result: PipelineResult): string {
     '| measure | result | baseline | target | |',
     '|---|---|---|---|---|',
     `| fan-out (rows/s) | ${result.fan_out.rows_per_second} (${result.fan_out.rows} rows, ${result.fan_out.seconds} s) | ${result.fan_out.baseline_rows_per_second} (${result.fan_out.baseline_seconds} s) | ratio ≥ ${limits.fanOutRatio}: ${result.fan_out.ratio} | ${mark(result.passed.fan_out_ratio)} |`,
+    `| fan-out vs. the same insert with the same foreign keys | | ${result.fan_out.baseline_with_foreign_keys_rows_per_second} (${result.fan_out.baseline_with_foreign_keys_seconds} s) | ratio: ${result.fan_out.ratio_to_baseline_with_foreign_keys} | |`,
     `| drain (emails/s) | ${result.drain.emails_per_second} (${result.drain.emails} emails, ${result.drain.seconds} s) | ${result.drain.baseline_emails_per_second} (${result.drain.baseline_seconds} s) | ≥ ${limits.drainEmailsPerSecond}: ${mark(result.passed.drain_emails_per_second)}; ratio ≥ ${limits.drainRatio}: ${result.drain.ratio} | ${mark(result.passed.drain_ratio)} |`,
     `| claim p99 (ms) | ${result.claims.p99_ms} (p50 ${result.claims.p50_ms}, ${result.claims.count} claims) | first tenth ${result.claims.first_tenth_p99_ms}, last tenth ${result.claims.last_tenth_p99_ms} | ≤ ${limits.claimP99Ms}, no drift | ${mark(result.passed.claim_p99 && result.passed.claim_no_drift)} |`,
     `| drainer peak RSS (MB) | ${result.memory.peak_rss_mb} (first sample ${result.memory.first_sample_mb}, last ${result.memory.last_sample_mb}) | | ≤ ${limits.peakRssMb}, flat | ${mark(result.passed.peak_rss)} |`,

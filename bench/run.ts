@@ -18,8 +18,9 @@ import { dataDir } from '../local/paths.ts'
 import { HiveSyncError } from '../shared/errors.ts'
 import { audiencePart } from './audience.ts'
 import { describeEnvironment, round, type BenchPart } from './context.ts'
+import { pipelinePart } from './pipeline.ts'
 
-const parts: BenchPart[] = [audiencePart]
+const parts: BenchPart[] = [audiencePart, pipelinePart]
 
 // Sized for a 2-core machine with a few GB to spare: the data set (about 5 GB with indexes) mostly
 // fits in shared buffers, checkpoints stay out of the bulk load, and JIT is off because compiling a

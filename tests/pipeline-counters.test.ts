@@ -109,17 +109,20 @@ describe.each([11, 2026, 90125])(
           } else if (roll < 0.75) {
             await db.sql`
           update public.users set email_opt_out = not email_opt_out
-          where id = (select id from public.users order by random() limit 1)
+          where id = (select id from public.users order by id offset ${Math.floor(next() * 30)} limit 1)
         `
           } else if (roll < 0.85) {
-            const id = messages[Math.floor(next() * messages.length)]!
-            await asUser(
-              db.sql,
-              admin.id,
-              (tx) => tx`select public.cancel_message(${id}, ${clock.now()})`,
-            ).catch((error: { detail?: string }) => {
-              if (error.detail !== 'invalid_state') throw error
-            })
+            const open = await db.sql<{ id: number }[]>`
+              select id from public.messages where status in ('queued', 'sending') order by id
+            `
+            const picked = open[Math.floor(next() * open.length)]
+            if (picked) {
+              await asUser(
+                db.sql,
+                admin.id,
+                (tx) => tx`select public.cancel_message(${picked.id}, ${clock.now()})`,
+              )
+            }
           } else {
             const before = await deliveryRows()
             await db.sql`select public.purge_expired_deliveries(1, ${1 + Math.floor(next() * 40)}, ${clock.now()})`
