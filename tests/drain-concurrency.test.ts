@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest'
 
 import { connect, type Sql } from '../functions/_shared/db.ts'
 import { createResendProvider } from '../functions/_shared/email/resend-batch.ts'
@@ -13,6 +13,7 @@ import {
   memoryEmailLog,
   messageRow,
   queueMessage,
+  resetPipelineData,
   testClock,
 } from './support/pipeline.ts'
 
@@ -23,6 +24,7 @@ const pools: Sql[] = []
 beforeAll(async () => {
   resend = await startFakeResend()
 })
+beforeEach(() => resetPipelineData(db.sql))
 afterAll(async () => {
   await Promise.all(pools.map((pool) => pool.end()))
   await resend.close()
@@ -75,5 +77,42 @@ it(
     expect(await busiestWindow(db.sql, 3600)).toBeLessThanOrEqual(limits.maxPerHour)
     const message = await messageRow(db.sql, id)
     expect(message).toMatchObject({ status: 'sent', email_sent: recipients, email_queued: 0 })
+  },
+)
+
+it(
+  'four drainers with the limits lifted (no budget lock) still claim disjoint batches',
+  { timeout: 120_000 },
+  async () => {
+    const clock = testClock()
+    const recipients = 2_000
+    await createRecipients(db.sql, recipients, 'unlimited')
+    const id = await queueMessage(db.sql, clock.now())
+    const before = resend.accepted
+
+    const drainer = async () => {
+      const sql = connect(db.url, { max: 3 })
+      pools.push(sql)
+      await runDrain({
+        sql,
+        provider: createResendProvider({
+          apiKey: resend.apiKey,
+          baseUrl: resend.url,
+          timeoutMs: 5_000,
+        }),
+        emailLog: memoryEmailLog(),
+        settings: drainSettings({ limits: { maxPerMinute: null, maxPerHour: null } }),
+        env: {},
+        now: clock.now,
+        workers: 2,
+      })
+    }
+    await Promise.all([drainer(), drainer(), drainer(), drainer()])
+
+    expect(await emailStatusCounts(db.sql, id)).toEqual({ sent: recipients })
+    expect(resend.accepted - before).toBe(recipients)
+    const addresses = resend.emails.filter((email) => email.to.startsWith('unlimited'))
+    expect(new Set(addresses.map((email) => email.to)).size).toBe(recipients)
+    expect(addresses).toHaveLength(recipients)
   },
 )
