@@ -19,7 +19,8 @@ import {
   type BenchPart,
 } from './context.ts'
 
-const workers = Number(process.env.BENCH_DRAIN_WORKERS ?? 2)
+// Batches in flight in the drainer: enough to overlap the provider round trip with the next claim.
+const workers = Number(process.env.BENCH_DRAIN_WORKERS ?? 3)
 const limits = {
   fanOutRatio: 0.5,
   drainEmailsPerSecond: 2_000,

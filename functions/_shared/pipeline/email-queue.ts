@@ -1,9 +1,12 @@
-// The drain's calls into the queue's SQL functions, one transaction each, as service_role: the
-// drain acts for the service, not for a person, and service_role is the least privileged role
-// that may write deliveries (it cannot change the schema, and RLS is bypassed by design for it).
-// Every call passes the drain's clock as p_now.
+// The drain's calls into the queue's SQL functions. Each is one statement, so each is its own
+// transaction and one round trip. The drain runs as the role it connects with (SUPABASE_DB_URL:
+// `postgres` on Supabase, which owns these tables, so row-level security does not apply to it,
+// just as it does not to service_role). Switching to service_role with `set local role` inside a
+// transaction would add three round trips to every call and no protection: the session could
+// always switch back. The functions are security invoker and granted to service_role as well, for
+// deployments that connect as that role.
 
-import { withClaims, type Sql, type Tx } from '../db.ts'
+import type { Sql } from '../db.ts'
 import type { RetryPolicy } from './drain-config.ts'
 
 export interface ClaimedDelivery {
@@ -35,33 +38,23 @@ export interface ClaimOptions {
   maxAttempts: number
 }
 
-export function asService<T>(sql: Sql, work: (tx: Tx) => Promise<T>): Promise<T> {
-  return withClaims(sql, { role: 'service_role' }, work)
-}
-
 export async function fanOutNextMessage(
   sql: Sql,
   now: Date,
 ): Promise<{ message_id: number; status: string; error?: string } | null> {
-  const [row] = await asService(
-    sql,
-    (tx) => tx<{ result: { message_id: number; status: string } | null }[]>`
-      select public.fan_out_next_message(${now}) as result
-    `,
-  )
+  const [row] = await sql<{ result: { message_id: number; status: string } | null }[]>`
+    select public.fan_out_next_message(${now}) as result
+  `
   return row!.result
 }
 
 export async function claimEmailBatch(sql: Sql, options: ClaimOptions, now: Date): Promise<Claim> {
-  const [row] = await asService(
-    sql,
-    (tx) => tx<{ claim: Claim }[]>`
-      select public.claim_email_batch(
-        ${options.batchSize}, ${options.leaseSeconds}, ${options.maxPerMinute},
-        ${options.maxPerHour}, ${options.maxAttempts}, ${now}
-      ) as claim
-    `,
-  )
+  const [row] = await sql<{ claim: Claim }[]>`
+    select public.claim_email_batch(
+      ${options.batchSize}, ${options.leaseSeconds}, ${options.maxPerMinute},
+      ${options.maxPerHour}, ${options.maxAttempts}, ${now}
+    ) as claim
+  `
   return row!.claim
 }
 
@@ -77,12 +70,9 @@ export async function recordEmailBatch(
   results: DeliveryResult[],
   now: Date,
 ): Promise<{ sent: number; failed: number }> {
-  const [row] = await asService(
-    sql,
-    (tx) => tx<{ recorded: { sent: number; failed: number } }[]>`
-      select public.record_email_batch(${batchId}, ${tx.json(results as never)}, ${now}) as recorded
-    `,
-  )
+  const [row] = await sql<{ recorded: { sent: number; failed: number } }[]>`
+    select public.record_email_batch(${batchId}, ${sql.json(results as never)}, ${now}) as recorded
+  `
   return row!.recorded
 }
 
@@ -94,52 +84,42 @@ export async function retryEmailBatchLater(
   policy: RetryPolicy,
   now: Date,
 ): Promise<{ outcome: 'retry' | 'failed' | 'gone'; next_attempt_at?: string }> {
-  const [row] = await asService(
-    sql,
-    (tx) => tx<{ result: { outcome: 'retry' | 'failed' | 'gone'; next_attempt_at?: string } }[]>`
-      select public.retry_email_batch_later(
-        ${batchId}, ${error}, ${retryAfterSeconds ?? null}, ${policy.maxAttempts},
-        ${policy.baseSeconds}, ${policy.capSeconds}, ${policy.retryAfterCapSeconds}, ${now}
-      ) as result
-    `,
-  )
+  const [row] = await sql<
+    { result: { outcome: 'retry' | 'failed' | 'gone'; next_attempt_at?: string } }[]
+  >`
+    select public.retry_email_batch_later(
+      ${batchId}, ${error}, ${retryAfterSeconds ?? null}, ${policy.maxAttempts},
+      ${policy.baseSeconds}, ${policy.capSeconds}, ${policy.retryAfterCapSeconds}, ${now}
+    ) as result
+  `
   return row!.result
 }
 
 export async function failEmailBatch(sql: Sql, batchId: string, error: string, now: Date) {
-  const [row] = await asService(
-    sql,
-    (tx) => tx<{ rows: number }[]>`
-      select public.close_email_batch(${batchId}, 'failed', ${error}, ${now}) as rows
-    `,
-  )
+  const [row] = await sql<{ rows: number }[]>`
+    select public.close_email_batch(${batchId}, 'failed', ${error}, ${now}) as rows
+  `
   return row!.rows
 }
 
 export async function failMessage(sql: Sql, messageId: number, error: string, now: Date) {
-  await asService(sql, (tx) => tx`select public.fail_message(${messageId}, ${error}, ${now})`)
+  await sql`select public.fail_message(${messageId}, ${error}, ${now})`
 }
 
 /** The earliest moment a batch waiting for a retry (or an expired lease) may go again. */
 export async function nextRetryAt(sql: Sql): Promise<Date | null> {
-  const [row] = await asService(
-    sql,
-    (tx) => tx<{ at: Date | null }[]>`
-      select min(lease_expires_at) as at from public.message_deliveries where status = 'sending'
-    `,
-  )
+  const [row] = await sql<{ at: Date | null }[]>`
+    select min(lease_expires_at) as at from public.message_deliveries where status = 'sending'
+  `
   return row!.at
 }
 
 /** Email deliveries still waiting in the queue, from the per-message counters. */
 export async function queuedEmailCount(sql: Sql): Promise<number> {
-  const [row] = await asService(
-    sql,
-    (tx) => tx<{ queued: number }[]>`
-      select coalesce(sum(email_queued), 0)::integer as queued
-      from public.messages where status = 'sending'
-    `,
-  )
+  const [row] = await sql<{ queued: number }[]>`
+    select coalesce(sum(email_queued), 0)::integer as queued
+    from public.messages where status = 'sending'
+  `
   return row!.queued
 }
 
@@ -149,12 +129,9 @@ export async function purgeExpiredDeliveries(
   limit: number,
   now: Date,
 ): Promise<number> {
-  const [row] = await asService(
-    sql,
-    (tx) => tx<{ purged: number }[]>`
-      select public.purge_expired_deliveries(${retentionDays}, ${limit}, ${now}) as purged
-    `,
-  )
+  const [row] = await sql<{ purged: number }[]>`
+    select public.purge_expired_deliveries(${retentionDays}, ${limit}, ${now}) as purged
+  `
   return row!.purged
 }
 
@@ -162,11 +139,8 @@ export async function readMessageContent(
   sql: Sql,
   messageId: number,
 ): Promise<{ subject: string; body_markdown: string } | undefined> {
-  const [row] = await asService(
-    sql,
-    (tx) => tx<{ subject: string; body_markdown: string }[]>`
-      select subject, body_markdown from public.messages where id = ${messageId}
-    `,
-  )
+  const [row] = await sql<{ subject: string; body_markdown: string }[]>`
+    select subject, body_markdown from public.messages where id = ${messageId}
+  `
   return row
 }
