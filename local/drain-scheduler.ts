@@ -3,8 +3,15 @@
 // job does in production. A run still in progress is not overlapped by the next tick; failures
 // are logged and the timer keeps going.
 
+import { randomBytes } from 'node:crypto'
+
+import type { FunctionApp } from '../functions/_shared/app.ts'
+import type { Sql } from '../functions/_shared/db.ts'
 import { log } from '../functions/_shared/log.ts'
+import { readDrainConfig } from '../functions/_shared/pipeline/drain-config.ts'
+import { createDrainApp } from '../functions/drain/app.ts'
 import { HiveSyncError } from '../shared/errors.ts'
+import { dataDir } from './paths.ts'
 
 export interface DrainScheduler {
   /** Runs the drain once now (also what each tick does). */
@@ -67,4 +74,21 @@ async function callDrain(url: string, secret: string): Promise<void> {
       reason: (error as Error).message,
     })
   }
+}
+
+/**
+ * The drain function for the local stack: the mock provider unless HIVESYNC_EMAIL_PROVIDER says
+ * otherwise, its outbox and email log in the data folder, and HIVESYNC_DRAIN_SECRET or, when
+ * unset, a random secret that only this process and its scheduler know.
+ */
+export function createLocalDrain(
+  sql: Sql,
+  env: NodeJS.ProcessEnv = process.env,
+): { app: FunctionApp; secret: string } {
+  const secret = env.HIVESYNC_DRAIN_SECRET?.trim() || randomBytes(24).toString('base64url')
+  const config = readDrainConfig(
+    { HIVESYNC_LOCAL_MODE: '1', ...env, HIVESYNC_DRAIN_SECRET: secret },
+    dataDir(env),
+  )
+  return { app: createDrainApp({ sql, config, env }), secret }
 }

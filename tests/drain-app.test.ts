@@ -6,7 +6,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 
 import { createDrainApp } from '../functions/drain/app.ts'
 import { readDrainConfig, type DrainConfig } from '../functions/_shared/pipeline/drain-config.ts'
-import { drainIntervalSeconds, startDrainScheduler } from '../local/drain-scheduler.ts'
+import {
+  createLocalDrain,
+  drainIntervalSeconds,
+  startDrainScheduler,
+} from '../local/drain-scheduler.ts'
 import { HiveSyncError } from '../shared/errors.ts'
 import { useTestDatabase } from './support/database.ts'
 import {
@@ -94,10 +98,16 @@ describe('the local drain scheduler', () => {
   let server: ServerType
   let url: string
 
+  let localSecret: string
+
   beforeAll(async () => {
-    const app = createDrainApp({ sql: db.sql, config, env: {} })
+    // As npm start builds it: no secret configured, so a random one shared with the scheduler.
+    const drain = createLocalDrain(db.sql, {
+      HIVESYNC_DATA_DIR: mkdtempSync(join(tmpdir(), 'hivesync-local-')),
+    })
+    localSecret = drain.secret
     url = await new Promise((resolve) => {
-      server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
+      server = serve({ fetch: drain.app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
         resolve(`http://127.0.0.1:${info.port}/drain`),
       )
     })
@@ -108,7 +118,8 @@ describe('the local drain scheduler', () => {
     await createRecipients(db.sql, 2, 'timer')
     const id = await queueMessage(db.sql, new Date())
 
-    const scheduler = startDrainScheduler({ url, secret, intervalSeconds: 1 })
+    expect(localSecret.length).toBeGreaterThanOrEqual(16)
+    const scheduler = startDrainScheduler({ url, secret: localSecret, intervalSeconds: 1 })
     try {
       const deadline = Date.now() + 10_000
       while ((await messageRow(db.sql, id)).status !== 'sent' && Date.now() < deadline) {

@@ -2,22 +2,22 @@
 // itself stays live behind a proxy, so HIVESYNC_EMAIL_DISABLED is read afresh before every batch.
 // Hosted functions can write only under /tmp, which is where the data folder defaults to here.
 
-import { readDatabaseUrl, type Env } from '../_shared/config.ts'
+import { readDatabaseUrl } from '../_shared/config.ts'
 import { connect } from '../_shared/db.ts'
 import { readDrainConfig } from '../_shared/pipeline/drain-config.ts'
+import { currentEnv } from '../_shared/pipeline/live-env.ts'
 import { createDrainApp } from './app.ts'
 
 interface DenoGlobals {
-  env: { get(name: string): string | undefined; toObject(): Record<string, string> }
+  env: { toObject(): Record<string, string> }
   serve(handler: (request: Request) => Response | Promise<Response>): unknown
 }
 
 const deno = (globalThis as unknown as { Deno: DenoGlobals }).Deno
-const liveEnv: Env = new Proxy({} as Env, { get: (_target, name) => deno.env.get(String(name)) })
 const snapshot = deno.env.toObject()
 
 const config = readDrainConfig(snapshot, snapshot.HIVESYNC_DATA_DIR || '/tmp/hivesync')
 const sql = connect(readDatabaseUrl(snapshot), { max: 3 })
-const app = createDrainApp({ sql, config, env: liveEnv })
+const app = createDrainApp({ sql, config, env: currentEnv() })
 
 deno.serve((request) => app.fetch(request))

@@ -4,29 +4,8 @@
 
 import type { Env } from '../config.ts'
 import type { Tx } from '../db.ts'
+import type { MessagingStatus } from '../../../shared/messaging-status.ts'
 import { emailDisabledByEnv, readSendingLimits } from './drain-config.ts'
-
-export interface Budget {
-  limit: number
-  used: number
-  left: number
-}
-
-export interface MessagingStatus {
-  email_disabled: boolean
-  kill_switch: {
-    environment: { email_disabled: boolean; variable: 'HIVESYNC_EMAIL_DISABLED' }
-    database: { email_disabled: boolean; changed_by: string | null; changed_at: string | null }
-  }
-  budgets: {
-    emails_per_minute: Budget
-    emails_per_hour: Budget
-    messages_per_day: Budget
-    /** When the next email may go, if a window is full now. */
-    next_email_at: string | null
-  }
-  queue: { messages_waiting: number; messages_sending: number; emails_queued: number }
-}
 
 /** Runs as the caller (the admin, under RLS), in their transaction. */
 export async function readMessagingStatus(
@@ -84,6 +63,6 @@ export async function readMessagingStatus(
   }
 }
 
-function budget(limit: number, used: number): Budget {
+function budget(limit: number, used: number) {
   return { limit, used: Math.min(used, limit), left: Math.max(0, limit - used) }
 }
