@@ -110,13 +110,23 @@ describe('on PostgreSQL 15 with pg_cron, and stand-ins for pg_net and Vault', ()
       where j.jobname = 'hivesync-drain' order by d.start_time limit 1
     `
       expect(run!.status).toBe('succeeded')
-      const [call] = await sql<
-        { url: string; headers: Record<string, string>; status_code: number; content: string }[]
-      >`
-      select q.url, q.headers, r.status_code, r.content
-      from net.http_request_queue q join net._http_response r using (id)
-      order by q.id desc limit 1
-    `
+      // The drain commits the send before it answers, so the stand-in records the answer a moment
+      // after the message reads sent.
+      type Call = {
+        url: string
+        headers: Record<string, string>
+        status_code: number
+        content: string
+      }
+      let call: Call | undefined
+      while (!call && Date.now() < deadline + 15_000) {
+        ;[call] = await sql<Call[]>`
+          select q.url, q.headers, r.status_code, r.content
+          from net.http_request_queue q join net._http_response r using (id)
+          order by q.id desc limit 1
+        `
+        if (!call) await new Promise((resolve) => setTimeout(resolve, 500))
+      }
       expect(call!.url).toBe(drainUrl)
       expect(call!.headers.Authorization).toBe(`Bearer ${secret}`)
       expect(call!.status_code).toBe(200)
