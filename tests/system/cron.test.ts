@@ -64,13 +64,17 @@ describe('on PostgreSQL 15 with pg_cron, and stand-ins for pg_net and Vault', ()
     await cluster?.stop()
   })
 
-  it('the migration schedules the drain every minute', async () => {
+  it('the migrations schedule the drain every minute and the activity roll-off hourly', async () => {
     const jobs = await sql<
       { jobname: string; schedule: string; command: string; active: boolean }[]
     >`
-      select jobname, schedule, command, active from cron.job
+      select jobname, schedule, command, active from cron.job order by jobname
     `
-    expect(jobs).toHaveLength(1)
+    expect(jobs.map((job) => job.jobname)).toEqual([
+      'hivesync-drain',
+      'hivesync-user-activity-roll-off',
+    ])
+    expect(jobs[1]).toMatchObject({ schedule: '17 * * * *', active: true })
     expect(jobs[0]).toMatchObject({
       jobname: 'hivesync-drain',
       schedule: '* * * * *',
