@@ -4,6 +4,7 @@ import { connect, type Sql } from '../functions/_shared/db.ts'
 import { createResendProvider } from '../functions/_shared/email/resend-batch.ts'
 import { runDrain } from '../functions/_shared/pipeline/run-drain.ts'
 import { useTestDatabase } from './support/database.ts'
+import { asUser, createAdmin } from './support/fixtures.ts'
 import { startFakeResend, type FakeResend } from './support/fake-resend.ts'
 import {
   busiestWindow,
@@ -114,5 +115,55 @@ it(
     const addresses = resend.emails.filter((email) => email.to.startsWith('unlimited'))
     expect(new Set(addresses.map((email) => email.to)).size).toBe(recipients)
     expect(addresses).toHaveLength(recipients)
+  },
+)
+
+it(
+  'an admin cancelling mid-send while four drainers work deadlocks nobody and stops the message',
+  { timeout: 120_000 },
+  async () => {
+    const clock = testClock()
+    await createRecipients(db.sql, 3_000, 'cancelled')
+    const admin = await createAdmin(db.sql)
+    const id = await queueMessage(db.sql, clock.now())
+    let cancelled = false
+    const acceptedBefore = resend.accepted
+    resend.onRequest = async () => {
+      if (cancelled || resend.accepted - acceptedBefore < 600) return
+      cancelled = true
+      await asUser(db.sql, admin.id, (tx) => tx`select public.cancel_message(${id})`)
+    }
+
+    const drainer = async () => {
+      const sql = connect(db.url, { max: 3 })
+      pools.push(sql)
+      await runDrain({
+        sql,
+        provider: createResendProvider({
+          apiKey: resend.apiKey,
+          baseUrl: resend.url,
+          timeoutMs: 5_000,
+        }),
+        emailLog: memoryEmailLog(),
+        settings: drainSettings({ limits: { maxPerMinute: null, maxPerHour: null } }),
+        env: {},
+        now: clock.now,
+        workers: 2,
+      })
+    }
+    try {
+      await Promise.all([drainer(), drainer(), drainer(), drainer()])
+    } finally {
+      resend.onRequest = undefined
+    }
+
+    expect(cancelled).toBe(true)
+    const counts = await emailStatusCounts(db.sql, id)
+    expect(Object.keys(counts).sort()).toEqual(['cancelled', 'sent'])
+    expect(counts.sent! + counts.cancelled!).toBe(3_001)
+    // Batches in flight at the cancel were sent and recorded; every email went out exactly once.
+    expect(resend.accepted - acceptedBefore).toBe(counts.sent)
+    expect(counts.cancelled).toBeGreaterThan(0)
+    expect((await messageRow(db.sql, id)).status).toBe('cancelled')
   },
 )

@@ -236,3 +236,30 @@ it('writes one .eml file per email sent through the mock provider', async () => 
 
   expect(readdirSync(outbox).filter((file) => file.endsWith('.eml'))).toHaveLength(4)
 })
+
+it('still claims a queued row left behind the claim cursor, once nothing after it is left', async () => {
+  const clock = testClock()
+  await createRecipients(db.sql, 4, 'cursor')
+  const id = await queueMessage(db.sql, clock.now())
+  await db.sql`select public.fan_out_next_message(${clock.now()})`
+  const claim = () =>
+    db.sql<{ c: { deliveries: { id: number }[] } }[]>`
+      select public.claim_email_batch(2, 600, null, null, 5, ${clock.now()}) as c
+    `
+  const [first] = await claim()
+  // As if the transaction that held this row when a claim passed it had rolled back.
+  const behind = first!.c.deliveries[0]!.id
+  await db.sql`
+    update public.message_deliveries
+    set status = 'queued', batch_id = null, idempotency_key = null, lease_expires_at = null,
+        reserved_at = null, attempts = 0
+    where id = ${behind}
+  `
+
+  const [second] = await claim()
+  const [third] = await claim()
+
+  expect(second!.c.deliveries.map((d) => d.id)).not.toContain(behind)
+  expect(third!.c.deliveries.map((d) => d.id)).toEqual([behind])
+  expect(await emailStatusCounts(db.sql, id)).toEqual({ sending: 4 })
+})
