@@ -10,7 +10,7 @@ import { demoAdmin, demoUsers, ensureDemoAccounts, signAccessToken } from './dem
 import { generateDemoData } from './demo-data.ts'
 import { apiPort, startApiServer } from './server.ts'
 
-const demoUserCount = 500
+const demoUserCount = 3000
 const adminTokenSeconds = 7 * 24 * 3600
 
 async function main(): Promise<void> {
