@@ -26,6 +26,7 @@ import { registerMessages } from './routes/messages.ts'
 import { registerOpenApi } from './routes/openapi.ts'
 import { registerPreview } from './routes/preview.ts'
 import { registerSend } from './routes/send.ts'
+import { registerStatus } from './routes/status.ts'
 
 export { adminFunctionName }
 
@@ -42,6 +43,7 @@ export function createAdminApp(deps: FunctionDeps): FunctionApp {
   registerDeliveries(app, deps)
   registerCancelAndRetract(app, deps)
   registerKillSwitch(app, deps)
+  registerStatus(app, deps)
   registerOpenApi(app)
   return app
 }

@@ -7,6 +7,8 @@ import { messageDetailSchema, messageIdParamsSchema } from '../../../shared/api-
 import { parseFilters } from '../../../shared/filters.ts'
 import { asCaller, type FunctionApp, type FunctionDeps } from '../../_shared/app.ts'
 import type { Tx } from '../../_shared/db.ts'
+import { currentEnv } from '../../_shared/pipeline/live-env.ts'
+import { assertMessageCanBeQueued } from '../../_shared/pipeline/sending-limits.ts'
 import { toMessageDetail, type MessageRow } from '../message-view.ts'
 import { errorResponses, jsonResponse, messageNotFound } from '../route-kit.ts'
 
@@ -17,7 +19,7 @@ export const sendRoute = createRoute({
   request: { params: messageIdParamsSchema },
   responses: {
     200: jsonResponse(messageDetailSchema, 'The queued message with its target counts.'),
-    ...errorResponses(400, 404, 409),
+    ...errorResponses(400, 404, 409, 429, 503),
   },
 })
 
@@ -37,6 +39,9 @@ export async function queueMessage(tx: Tx, id: number): Promise<MessageRow> {
   `
   if (!stored) throw messageNotFound(id)
   parseFilters(stored.filters_json)
+
+  // The daily cap (429) and the kill switch for email (503), under a lock held to commit.
+  await assertMessageCanBeQueued(tx, id, { env: currentEnv() })
 
   const [row] = await tx<MessageRow[]>`select * from public.queue_message(${id})`
   return row!
