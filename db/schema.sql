@@ -4,199 +4,400 @@ CREATE SCHEMA public;
 
 COMMENT ON SCHEMA public IS 'standard public schema';
 
-CREATE FUNCTION public.apply_delivery_counts() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $_$
-declare
-  v_changes text;
-begin
-  if tg_op = 'DELETE' and current_setting('hivesync.keep_counters', true) = 'on' then
-    return null;
-  end if;
-
-  -- Each event has only its own transition tables, so the source of the changes is chosen here
-  -- and the query runs dynamically (transition tables are visible to execute).
-  v_changes := case tg_op
-    when 'INSERT' then 'select message_id, channel, status, 1 as delta from new_rows'
-    when 'DELETE' then 'select message_id, channel, status, -1 as delta from old_rows'
-    -- Only rows whose status moved change a counter; lease or retry bookkeeping changes none.
-    else 'select n.message_id, n.channel, n.status, 1 as delta '
-      || 'from new_rows n join old_rows o using (id) where n.status <> o.status '
-      || 'union all select o.message_id, o.channel, o.status, -1 '
-      || 'from old_rows o join new_rows n using (id) where n.status <> o.status'
-  end;
-
-  execute format($q$
-  with changes as (%s),
-  per_message as (
-    select
-      message_id,
-      sum(delta) filter (where channel = 'in_app' and status = 'queued') as in_app_queued,
-      sum(delta) filter (where channel = 'in_app' and status = 'sending') as in_app_sending,
-      sum(delta) filter (where channel = 'in_app' and status = 'sent') as in_app_sent,
-      sum(delta) filter (where channel = 'in_app' and status = 'failed') as in_app_failed,
-      sum(delta) filter (where channel = 'in_app' and status = 'skipped') as in_app_skipped,
-      sum(delta) filter (where channel = 'in_app' and status = 'cancelled') as in_app_cancelled,
-      sum(delta) filter (where channel = 'email' and status = 'queued') as email_queued,
-      sum(delta) filter (where channel = 'email' and status = 'sending') as email_sending,
-      sum(delta) filter (where channel = 'email' and status = 'sent') as email_sent,
-      sum(delta) filter (where channel = 'email' and status = 'failed') as email_failed,
-      sum(delta) filter (where channel = 'email' and status = 'skipped') as email_skipped,
-      sum(delta) filter (where channel = 'email' and status = 'cancelled') as email_cancelled
-    from changes
-    group by message_id
-  )
-  update public.messages m set
-    in_app_queued = m.in_app_queued + coalesce(p.in_app_queued, 0),
-    in_app_sending = m.in_app_sending + coalesce(p.in_app_sending, 0),
-    in_app_sent = m.in_app_sent + coalesce(p.in_app_sent, 0),
-    in_app_failed = m.in_app_failed + coalesce(p.in_app_failed, 0),
-    in_app_skipped = m.in_app_skipped + coalesce(p.in_app_skipped, 0),
-    in_app_cancelled = m.in_app_cancelled + coalesce(p.in_app_cancelled, 0),
-    email_queued = m.email_queued + coalesce(p.email_queued, 0),
-    email_sending = m.email_sending + coalesce(p.email_sending, 0),
-    email_sent = m.email_sent + coalesce(p.email_sent, 0),
-    email_failed = m.email_failed + coalesce(p.email_failed, 0),
-    email_skipped = m.email_skipped + coalesce(p.email_skipped, 0),
-    email_cancelled = m.email_cancelled + coalesce(p.email_cancelled, 0)
-  from per_message p
-  where m.id = p.message_id
-  $q$, v_changes);
-
-  return null;
-end
-$_$;
-
-CREATE FUNCTION public.is_admin() RETURNS boolean
+CREATE FUNCTION public.active_banners(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(id bigint, subject text, body_markdown text, created_at timestamp with time zone, expires_at timestamp with time zone)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select exists (select 1 from public.admins where user_id = (select auth.uid()))
+  select m.id, m.subject, m.body_markdown, m.created_at, m.expires_at
+  from public.message_deliveries d
+  join public.messages m on m.id = d.message_id
+  where d.user_id = (select auth.uid())
+    and d.channel = 'in_app'
+    and d.status = 'sent'
+    and m.retracted_at is null
+    and (m.expires_at is null or m.expires_at > p_now)
+    and not exists (
+      select 1 from public.user_message_state s
+      where s.user_id = d.user_id and s.message_id = d.message_id and s.dismissed
+    )
+  order by m.queued_at desc nulls last, m.id desc
 $$;
 
-COMMENT ON FUNCTION public.is_admin() IS 'Whether the caller (auth.uid() of the request) is a messaging admin; used by policies and the API.';
+COMMENT ON FUNCTION public.active_banners(p_now timestamp with time zone) IS 'The caller''s active banners, newest first: delivered in-app, not dismissed, expired or retracted.';
 
-CREATE FUNCTION public.is_plausible_email(p_email text) RETURNS boolean
-    LANGUAGE sql IMMUTABLE
-    SET search_path TO ''
-    AS $_$
-  select p_email is not null
-    and char_length(p_email) <= 254
-    and p_email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'
-$_$;
-
-COMMENT ON FUNCTION public.is_plausible_email(p_email text) IS 'Whether an address passes the syntax check behind users.email_invalid.';
-
-CREATE FUNCTION public.messaging_settings_before_update() RETURNS trigger
-    LANGUAGE plpgsql
+CREATE FUNCTION public.activity_ai_add(p_hours integer[], p_cumulative integer[], p_hour integer, p_count integer, OUT hours integer[], OUT cumulative integer[]) RETURNS record
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path TO ''
     AS $$
+declare
+  v_kept_hours constant integer := 192;
+  v_position integer;
+  v_drop integer;
 begin
-  if new.email_disabled is distinct from old.email_disabled then
-    new.email_disabled_changed_by := (select auth.uid());
-    new.email_disabled_changed_at := now();
+  hours := coalesce(p_hours, '{}');
+  cumulative := coalesce(p_cumulative, '{}');
+
+  -- Older than anything a count can still need (last_active_at is kept elsewhere).
+  if cardinality(hours) > 0 and p_hour <= hours[cardinality(hours)] - v_kept_hours then
+    return;
   end if;
 
-  return new;
+  -- How many kept hours are at or before the new one; the request counts from there onwards.
+  v_position := width_bucket(p_hour, hours);
+  if v_position = 0 or hours[v_position] <> p_hour then
+    hours := hours[1 : v_position] || p_hour || hours[v_position + 1 :];
+    cumulative := cumulative[1 : v_position] || coalesce(cumulative[v_position], 0)
+      || cumulative[v_position + 1 :];
+    v_position := v_position + 1;
+  end if;
+  cumulative := cumulative[1 : v_position - 1] || array(
+    select c + p_count from unnest(cumulative[v_position :]) with ordinality as u (c, i) order by i
+  );
+
+  -- Drop hours that fell out of the kept range; differences between the rest stay the same.
+  v_drop := width_bucket(hours[cardinality(hours)] - v_kept_hours, hours);
+  if v_drop > 0 then
+    hours := hours[v_drop + 1 :];
+    cumulative := array(
+      select c - cumulative[v_drop] from unnest(cumulative[v_drop + 1 :]) with ordinality as u (c, i)
+      order by i
+    );
+  end if;
 end
 $$;
 
-CREATE FUNCTION public.sync_user_from_auth() RETURNS trigger
+COMMENT ON FUNCTION public.activity_ai_add(p_hours integer[], p_cumulative integer[], p_hour integer, p_count integer, OUT hours integer[], OUT cumulative integer[]) IS 'Adds AI requests made in one hour to user_activity AI buckets, in any order of arrival.';
+
+CREATE FUNCTION public.ai_requests_7d(p_hours integer[], p_cumulative integer[], p_now timestamp with time zone) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select coalesce(p_cumulative[width_bucket(public.hour_number(p_now), p_hours)], 0)
+       - coalesce(p_cumulative[width_bucket(public.hour_number(p_now) - 168, p_hours)], 0)
+$$;
+
+COMMENT ON FUNCTION public.ai_requests_7d(p_hours integer[], p_cumulative integer[], p_now timestamp with time zone) IS 'AI requests of a user_activity row in the 168 hourly buckets ending with the hour of p_now.';
+
+CREATE FUNCTION public.apply_delivery_counts() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 begin
   if tg_op = 'INSERT' then
-    insert into public.users (id, email, created_at)
-    values (new.id, new.email, coalesce(new.created_at, now()))
-    on conflict (id) do update set email = excluded.email;
-  elsif new.email is distinct from old.email then
-    update public.users set email = new.email where id = new.id;
+    update public.messages m set
+      in_app_queued = m.in_app_queued + c.in_app_queued,
+      email_queued = m.email_queued + c.email_queued,
+      in_app_sending = m.in_app_sending + c.in_app_sending,
+      email_sending = m.email_sending + c.email_sending,
+      in_app_sent = m.in_app_sent + c.in_app_sent,
+      email_sent = m.email_sent + c.email_sent,
+      in_app_failed = m.in_app_failed + c.in_app_failed,
+      email_failed = m.email_failed + c.email_failed,
+      in_app_skipped = m.in_app_skipped + c.in_app_skipped,
+      email_skipped = m.email_skipped + c.email_skipped,
+      in_app_cancelled = m.in_app_cancelled + c.in_app_cancelled,
+      email_cancelled = m.email_cancelled + c.email_cancelled
+    from (
+      select message_id,
+        count(*) filter (where channel = 'in_app' and status = 'queued') as in_app_queued,
+        count(*) filter (where channel = 'email' and status = 'queued') as email_queued,
+        count(*) filter (where channel = 'in_app' and status = 'sending') as in_app_sending,
+        count(*) filter (where channel = 'email' and status = 'sending') as email_sending,
+        count(*) filter (where channel = 'in_app' and status = 'sent') as in_app_sent,
+        count(*) filter (where channel = 'email' and status = 'sent') as email_sent,
+        count(*) filter (where channel = 'in_app' and status = 'failed') as in_app_failed,
+        count(*) filter (where channel = 'email' and status = 'failed') as email_failed,
+        count(*) filter (where channel = 'in_app' and status = 'skipped') as in_app_skipped,
+        count(*) filter (where channel = 'email' and status = 'skipped') as email_skipped,
+        count(*) filter (where channel = 'in_app' and status = 'cancelled') as in_app_cancelled,
+        count(*) filter (where channel = 'email' and status = 'cancelled') as email_cancelled
+      from new_rows
+      group by message_id
+    ) c
+    where m.id = c.message_id;
+
+  elsif tg_op = 'DELETE' then
+    -- Retention removes old deliveries but keeps their message's counters.
+    if current_setting('hivesync.keep_counters', true) = 'on' then
+      return null;
+    end if;
+
+    update public.messages m set
+      in_app_queued = m.in_app_queued + c.in_app_queued,
+      email_queued = m.email_queued + c.email_queued,
+      in_app_sending = m.in_app_sending + c.in_app_sending,
+      email_sending = m.email_sending + c.email_sending,
+      in_app_sent = m.in_app_sent + c.in_app_sent,
+      email_sent = m.email_sent + c.email_sent,
+      in_app_failed = m.in_app_failed + c.in_app_failed,
+      email_failed = m.email_failed + c.email_failed,
+      in_app_skipped = m.in_app_skipped + c.in_app_skipped,
+      email_skipped = m.email_skipped + c.email_skipped,
+      in_app_cancelled = m.in_app_cancelled + c.in_app_cancelled,
+      email_cancelled = m.email_cancelled + c.email_cancelled
+    from (
+      select message_id,
+        -count(*) filter (where channel = 'in_app' and status = 'queued') as in_app_queued,
+        -count(*) filter (where channel = 'email' and status = 'queued') as email_queued,
+        -count(*) filter (where channel = 'in_app' and status = 'sending') as in_app_sending,
+        -count(*) filter (where channel = 'email' and status = 'sending') as email_sending,
+        -count(*) filter (where channel = 'in_app' and status = 'sent') as in_app_sent,
+        -count(*) filter (where channel = 'email' and status = 'sent') as email_sent,
+        -count(*) filter (where channel = 'in_app' and status = 'failed') as in_app_failed,
+        -count(*) filter (where channel = 'email' and status = 'failed') as email_failed,
+        -count(*) filter (where channel = 'in_app' and status = 'skipped') as in_app_skipped,
+        -count(*) filter (where channel = 'email' and status = 'skipped') as email_skipped,
+        -count(*) filter (where channel = 'in_app' and status = 'cancelled') as in_app_cancelled,
+        -count(*) filter (where channel = 'email' and status = 'cancelled') as email_cancelled
+      from old_rows
+      group by message_id
+    ) c
+    where m.id = c.message_id;
+
+  else
+    -- Only rows whose status moved change a counter; lease or retry bookkeeping changes none.
+    update public.messages m set
+      in_app_queued = m.in_app_queued + c.in_app_queued,
+      email_queued = m.email_queued + c.email_queued,
+      in_app_sending = m.in_app_sending + c.in_app_sending,
+      email_sending = m.email_sending + c.email_sending,
+      in_app_sent = m.in_app_sent + c.in_app_sent,
+      email_sent = m.email_sent + c.email_sent,
+      in_app_failed = m.in_app_failed + c.in_app_failed,
+      email_failed = m.email_failed + c.email_failed,
+      in_app_skipped = m.in_app_skipped + c.in_app_skipped,
+      email_skipped = m.email_skipped + c.email_skipped,
+      in_app_cancelled = m.in_app_cancelled + c.in_app_cancelled,
+      email_cancelled = m.email_cancelled + c.email_cancelled
+    from (
+      select message_id,
+        sum(in_app_queued) as in_app_queued,
+        sum(email_queued) as email_queued,
+        sum(in_app_sending) as in_app_sending,
+        sum(email_sending) as email_sending,
+        sum(in_app_sent) as in_app_sent,
+        sum(email_sent) as email_sent,
+        sum(in_app_failed) as in_app_failed,
+        sum(email_failed) as email_failed,
+        sum(in_app_skipped) as in_app_skipped,
+        sum(email_skipped) as email_skipped,
+        sum(in_app_cancelled) as in_app_cancelled,
+        sum(email_cancelled) as email_cancelled
+      from (
+        select n.message_id,
+          count(*) filter (where n.channel = 'in_app' and n.status = 'queued') as in_app_queued,
+          count(*) filter (where n.channel = 'email' and n.status = 'queued') as email_queued,
+          count(*) filter (where n.channel = 'in_app' and n.status = 'sending') as in_app_sending,
+          count(*) filter (where n.channel = 'email' and n.status = 'sending') as email_sending,
+          count(*) filter (where n.channel = 'in_app' and n.status = 'sent') as in_app_sent,
+          count(*) filter (where n.channel = 'email' and n.status = 'sent') as email_sent,
+          count(*) filter (where n.channel = 'in_app' and n.status = 'failed') as in_app_failed,
+          count(*) filter (where n.channel = 'email' and n.status = 'failed') as email_failed,
+          count(*) filter (where n.channel = 'in_app' and n.status = 'skipped') as in_app_skipped,
+          count(*) filter (where n.channel = 'email' and n.status = 'skipped') as email_skipped,
+          count(*) filter (where n.channel = 'in_app' and n.status = 'cancelled') as in_app_cancelled,
+          count(*) filter (where n.channel = 'email' and n.status = 'cancelled') as email_cancelled
+        from new_rows n join old_rows o using (id)
+        where n.status <> o.status
+        group by n.message_id
+        union all
+        select o.message_id,
+          -count(*) filter (where o.channel = 'in_app' and o.status = 'queued') as in_app_queued,
+          -count(*) filter (where o.channel = 'email' and o.status = 'queued') as email_queued,
+          -count(*) filter (where o.channel = 'in_app' and o.status = 'sending') as in_app_sending,
+          -count(*) filter (where o.channel = 'email' and o.status = 'sending') as email_sending,
+          -count(*) filter (where o.channel = 'in_app' and o.status = 'sent') as in_app_sent,
+          -count(*) filter (where o.channel = 'email' and o.status = 'sent') as email_sent,
+          -count(*) filter (where o.channel = 'in_app' and o.status = 'failed') as in_app_failed,
+          -count(*) filter (where o.channel = 'email' and o.status = 'failed') as email_failed,
+          -count(*) filter (where o.channel = 'in_app' and o.status = 'skipped') as in_app_skipped,
+          -count(*) filter (where o.channel = 'email' and o.status = 'skipped') as email_skipped,
+          -count(*) filter (where o.channel = 'in_app' and o.status = 'cancelled') as in_app_cancelled,
+          -count(*) filter (where o.channel = 'email' and o.status = 'cancelled') as email_cancelled
+        from old_rows o join new_rows n using (id)
+        where n.status <> o.status
+        group by o.message_id
+      ) moved
+      group by message_id
+    ) c
+    where m.id = c.message_id;
   end if;
 
-  return new;
+  return null;
 end
 $$;
 
-CREATE FUNCTION public.users_before_write() RETURNS trigger
-    LANGUAGE plpgsql
+CREATE FUNCTION public.audience_filters_check(p_filters jsonb) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     SET search_path TO ''
     AS $$
+declare
+  v_allowed constant text[] := array[
+    'plan', 'trial_expires_within_days', 'trial_expired_not_upgraded', 'downgraded_within_days',
+    'active_within', 'inactive_for', 'ai_requests_7d_above', 'ai_requests_7d_below',
+    'used_preview_30d', 'joined_live_view', 'devices'
+  ];
+  v_key text;
+  v_value jsonb;
+  v_min integer;
+  v_max integer;
+  v_devices text[];
 begin
-  if tg_op = 'INSERT' then
-    new.email_invalid := new.email_invalid or not public.is_plausible_email(new.email);
-  elsif new.email is distinct from old.email then
-    -- A new address starts fresh: only its own syntax decides, not the old address's history.
-    new.email_invalid := not public.is_plausible_email(new.email);
+  if p_filters is null or jsonb_typeof(p_filters) <> 'object' then
+    raise exception using errcode = '22023',
+      message = 'filters must be a JSON object, for example {"plan": "paid"}; {} means all users';
   end if;
 
-  if tg_op = 'UPDATE' then
-    if old.plan = 'paid' and new.plan <> 'paid'
-        and new.downgraded_at is not distinct from old.downgraded_at then
-      new.downgraded_at := now();
+  for v_key, v_value in select key, value from jsonb_each(p_filters) loop
+    if not v_key = any (v_allowed) then
+      raise exception using errcode = '22023',
+        message = format('filters: unknown key "%s"; allowed keys are %s', v_key,
+                         array_to_string(v_allowed, ', '));
     end if;
-    new.updated_at := now();
-  end if;
 
-  return new;
+    case v_key
+      when 'plan' then
+        if v_value not in ('"paid"', '"free"', '"trial"') then
+          raise exception using errcode = '22023',
+            message = 'filters.plan must be one of "paid", "free", "trial"';
+        end if;
+
+      when 'active_within' then
+        if v_value not in ('"24h"', '"7d"', '"30d"') then
+          raise exception using errcode = '22023',
+            message = 'filters.active_within must be one of "24h", "7d", "30d"';
+        end if;
+
+      when 'inactive_for' then
+        if v_value not in ('"7d"', '"30d"') then
+          raise exception using errcode = '22023',
+            message = 'filters.inactive_for must be one of "7d", "30d"';
+        end if;
+
+      when 'trial_expired_not_upgraded', 'used_preview_30d', 'joined_live_view' then
+        if v_value <> 'true' then
+          raise exception using errcode = '22023',
+            message = format('filters.%s must be true; leave the key out to not filter on it',
+                             v_key);
+        end if;
+
+      when 'devices' then
+        if jsonb_typeof(v_value) <> 'array' or jsonb_array_length(v_value) = 0
+            or exists (
+              select 1 from jsonb_array_elements(v_value) as d
+              where d not in ('"desktop"', '"ipad"', '"mobile"', '"vscode"')
+            ) then
+          raise exception using errcode = '22023',
+            message = 'filters.devices must be a non-empty array of "desktop", "ipad", "mobile", '
+                      '"vscode"';
+        end if;
+
+      else
+        -- The integer keys.
+        v_min := case v_key when 'ai_requests_7d_above' then 0 else 1 end;
+        v_max := case when v_key like 'ai_requests%' then 2147483647 else 365 end;
+        if jsonb_typeof(v_value) <> 'number'
+            or not public.audience_integer_in(v_value::numeric, v_min, v_max) then
+          raise exception using errcode = '22023',
+            message = format('filters.%s must be a whole number from %s to %s', v_key, v_min,
+                             v_max);
+        end if;
+    end case;
+  end loop;
 end
 $$;
 
-CREATE TABLE public.admins (
-    user_id uuid NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
-);
+COMMENT ON FUNCTION public.audience_filters_check(p_filters jsonb) IS 'Validates a recipient filter set (version 1); raises 22023 naming the key when it is invalid.';
 
-COMMENT ON TABLE public.admins IS 'Users allowed to administer messaging; HiveSync has one. Never derived from user metadata.';
+CREATE FUNCTION public.audience_integer_in(p_value numeric, p_min integer, p_max integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select p_value = trunc(p_value) and p_value between p_min and p_max
+$$;
 
-CREATE TABLE public.message_deliveries (
-    id bigint NOT NULL,
-    message_id bigint NOT NULL,
-    user_id uuid NOT NULL,
-    channel text NOT NULL,
-    status text DEFAULT 'queued'::text NOT NULL,
-    error text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    sent_at timestamp with time zone,
-    batch_id uuid,
-    idempotency_key text,
-    lease_expires_at timestamp with time zone,
-    reserved_at timestamp with time zone,
-    attempts integer DEFAULT 0 NOT NULL,
-    next_attempt_at timestamp with time zone,
-    provider_message_id text,
-    CONSTRAINT message_deliveries_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT message_deliveries_channel_check CHECK ((channel = ANY (ARRAY['in_app'::text, 'email'::text]))),
-    CONSTRAINT message_deliveries_check CHECK (((status <> 'sent'::text) OR (sent_at IS NOT NULL))),
-    CONSTRAINT message_deliveries_check1 CHECK (((status <> 'sending'::text) OR ((batch_id IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
-    CONSTRAINT message_deliveries_check2 CHECK (((channel = 'email'::text) OR (batch_id IS NULL))),
-    CONSTRAINT message_deliveries_error_check CHECK ((char_length(error) <= 1000)),
-    CONSTRAINT message_deliveries_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'sending'::text, 'sent'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])))
-);
+COMMENT ON FUNCTION public.audience_integer_in(p_value numeric, p_min integer, p_max integer) IS 'Whether a filter value is a whole number from p_min to p_max.';
 
-COMMENT ON TABLE public.message_deliveries IS 'One row per recipient and channel of a message; email rows are the send queue, claimed in whole batches.';
+CREATE FUNCTION public.audience_predicate(p_filters jsonb) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $_$
+declare
+  v_window constant jsonb := '{"24h": "24 hours", "7d": "168 hours", "30d": "720 hours"}';
+  -- public.ai_requests_7d() inlined: the running total at the hour of p_now minus the one 168
+  -- hours before, each found by binary search in the user's hours.
+  v_ai_7d constant text :=
+    '(coalesce(a.ai_cumulative[width_bucket($2, a.ai_hours)], 0)'
+    ' - coalesce(a.ai_cumulative[width_bucket($2 - 168, a.ai_hours)], 0))';
+  v_parts text[] := array['not a.deleted'];
+  v_mask integer;
+begin
+  perform public.audience_filters_check(p_filters);
 
-COMMENT ON COLUMN public.message_deliveries.error IS 'Why the delivery failed or was skipped.';
+  if p_filters ? 'plan' then
+    v_parts := v_parts || format('a.plan = %L', p_filters ->> 'plan');
+  end if;
 
-COMMENT ON COLUMN public.message_deliveries.batch_id IS 'The batch this row was claimed into.';
+  -- "Ends after now and within N days": the instant of p_now itself is not inside.
+  if p_filters ? 'trial_expires_within_days' then
+    v_parts := v_parts || format(
+      'a.plan = ''trial'' and a.trial_ends_at > $1 and a.trial_ends_at <= $1 + interval ''%s hours''',
+      24 * (p_filters ->> 'trial_expires_within_days')::integer);
+  end if;
 
-COMMENT ON COLUMN public.message_deliveries.idempotency_key IS 'Sent with the batch to the provider; unchanged when a batch is re-claimed.';
+  if p_filters ? 'trial_expired_not_upgraded' then
+    v_parts := v_parts || 'a.trial_ends_at <= $1 and a.plan <> ''paid'''::text;
+  end if;
 
-COMMENT ON COLUMN public.message_deliveries.lease_expires_at IS 'Until then the claiming drainer owns the batch; afterwards another drainer may re-claim it.';
+  -- downgraded_at is set when the plan leaves paid; being on paid now means paid again since.
+  if p_filters ? 'downgraded_within_days' then
+    v_parts := v_parts || format(
+      'a.downgraded_at >= $1 - interval ''%s hours'' and a.plan <> ''paid''',
+      24 * (p_filters ->> 'downgraded_within_days')::integer);
+  end if;
 
-COMMENT ON COLUMN public.message_deliveries.reserved_at IS 'When the email took a slot in the rate budget; rolling windows count these.';
+  if p_filters ? 'active_within' then
+    v_parts := v_parts || format('a.last_active_at >= $1 - interval %L',
+                                 v_window ->> (p_filters ->> 'active_within'));
+  end if;
 
-COMMENT ON COLUMN public.message_deliveries.next_attempt_at IS 'Earliest retry after backoff.';
+  if p_filters ? 'inactive_for' then
+    v_parts := v_parts || format(
+      '(a.last_active_at is null or a.last_active_at < $1 - interval %L)',
+      v_window ->> (p_filters ->> 'inactive_for'));
+  end if;
 
-ALTER TABLE public.message_deliveries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME public.message_deliveries_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
+  -- More than X needs at least one request, so rows without buckets are skipped before the sum.
+  if p_filters ? 'ai_requests_7d_above' then
+    v_parts := v_parts || format('a.ai_cumulative is not null and %s > %s', v_ai_7d,
+                                 (p_filters ->> 'ai_requests_7d_above')::integer);
+  end if;
+
+  -- Most users have no recent requests: they are below any Y without reading their buckets.
+  if p_filters ? 'ai_requests_7d_below' then
+    v_parts := v_parts || format('(a.ai_hours is null or %s < %s)', v_ai_7d,
+                                 (p_filters ->> 'ai_requests_7d_below')::integer);
+  end if;
+
+  if p_filters ? 'used_preview_30d' then
+    v_parts := v_parts || 'a.last_preview_at >= $1 - interval ''720 hours'''::text;
+  end if;
+
+  if p_filters ? 'joined_live_view' then
+    v_parts := v_parts || 'a.joined_live_view'::text;
+  end if;
+
+  if p_filters ? 'devices' then
+    select bit_or(public.client_bit(d)) into v_mask
+    from jsonb_array_elements_text(p_filters -> 'devices') as d;
+    v_parts := v_parts || format('a.devices & %s = %s', v_mask, v_mask);
+  end if;
+
+  return array_to_string(v_parts, ' and ');
+end
+$_$;
+
+COMMENT ON FUNCTION public.audience_predicate(p_filters jsonb) IS 'The where clause over user_activity a for a recipient filter set; $1 = p_now, $2 = its hour.';
 
 CREATE TABLE public.messages (
     id bigint NOT NULL,
@@ -260,6 +461,1169 @@ COMMENT ON COLUMN public.messages.retracted_at IS 'When the admin withdrew its b
 
 COMMENT ON COLUMN public.messages.email_queued IS 'Per-channel delivery counters, one per status, kept exact by triggers on message_deliveries.';
 
+CREATE FUNCTION public.cancel_message(p_message_id bigint, p_now timestamp with time zone DEFAULT now()) RETURNS public.messages
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_message public.messages;
+begin
+  if not (select public.is_admin()) then
+    raise exception 'Only a messaging admin can cancel a message.' using errcode = '42501';
+  end if;
+
+  select * into v_message from public.messages where id = p_message_id for update;
+  if not found then
+    raise exception 'Message % does not exist.', p_message_id
+      using errcode = 'HS404', detail = 'message_not_found';
+  end if;
+
+  if v_message.status not in ('queued', 'sending') then
+    raise exception 'Message % is %; only a queued or sending message can be cancelled.',
+      p_message_id, v_message.status
+      using errcode = 'HS409', detail = 'invalid_state';
+  end if;
+
+  update public.message_deliveries set status = 'cancelled'
+  where message_id = p_message_id and status = 'queued';
+
+  update public.messages set status = 'cancelled', completed_at = p_now, updated_at = p_now
+  where id = p_message_id
+  returning * into v_message;
+
+  return v_message;
+end
+$$;
+
+COMMENT ON FUNCTION public.cancel_message(p_message_id bigint, p_now timestamp with time zone) IS 'Cancels a queued or sending message and its deliveries not yet claimed by the drain.';
+
+CREATE FUNCTION public.claim_email_batch(p_batch_size integer, p_lease_seconds integer, p_max_per_minute integer, p_max_per_hour integer, p_max_attempts integer, p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_batch_id uuid;
+  v_message_id bigint;
+  v_message_status text;
+  v_attempts integer;
+  v_error text;
+  v_minute integer;
+  v_hour integer;
+  v_allowed integer;
+  v_ids bigint[];
+  v_skipped integer := 0;
+  v_deliveries jsonb;
+  v_next timestamptz;
+  v_tried uuid[] := '{}';
+  v_cursor bigint;
+begin
+  if p_batch_size < 1 or p_lease_seconds < 1 or p_max_attempts < 1
+      or p_max_per_minute < 0 or p_max_per_hour < 0 then
+    raise exception 'claim_email_batch: batch size, lease and attempts must be positive and '
+      'limits not negative';
+  end if;
+
+  -- The lock makes counting and reserving against the windows one atomic step across drainers.
+  -- With both limits lifted there is nothing to count, and the claims of concurrent drainers
+  -- stay disjoint through skip locked alone, so they need not wait for each other.
+  -- Re-claiming an expired batch takes the lock in every case: the batch is found through one of
+  -- its rows, and two drainers must not both take it over.
+  if p_max_per_minute is not null or p_max_per_hour is not null or exists (
+    select 1 from public.message_deliveries
+    where status = 'sending' and lease_expires_at <= p_now
+  ) then
+    perform 1 from public.email_send_budget where id for update;
+  end if;
+
+  if (select email_disabled from public.messaging_settings where id) then
+    return jsonb_build_object('outcome', 'disabled');
+  end if;
+
+  -- 1. Expired leases, oldest first. The batch is found without locking, then all its rows are
+  -- locked in id order without waiting: if its first drainer is still recording it (its lease ran
+  -- out while it worked), that drainer finishes it and this claim moves on. A batch that cannot be
+  -- sent any more is closed, and the claim ends there so that it holds no message lock while
+  -- waiting for anything else.
+  loop
+    select d.batch_id into v_batch_id
+    from public.message_deliveries d
+    where d.status = 'sending' and d.lease_expires_at <= p_now
+      and d.batch_id <> all (v_tried)
+    order by d.lease_expires_at, d.id
+    limit 1;
+
+    exit when not found;
+    v_tried := v_tried || v_batch_id;
+
+    begin
+      perform 1 from public.message_deliveries
+      where batch_id = v_batch_id and status = 'sending'
+      order by id
+      for update nowait;
+    exception
+      when lock_not_available then
+        continue;
+    end;
+
+    select d.message_id, max(d.attempts), max(d.error), m.status
+    into v_message_id, v_attempts, v_error, v_message_status
+    from public.message_deliveries d
+    join public.messages m on m.id = d.message_id
+    where d.batch_id = v_batch_id and d.status = 'sending' and d.lease_expires_at <= p_now
+    group by d.message_id, m.status;
+
+    -- Recorded or moved on between the search and the lock.
+    continue when not found;
+
+    if v_message_status = 'cancelled' or v_attempts >= p_max_attempts then
+      if v_message_status = 'cancelled' then
+        perform public.close_email_batch(
+          v_batch_id, 'cancelled', 'cancelled: the message was cancelled', p_now
+        );
+      else
+        perform public.close_email_batch(
+          v_batch_id, 'failed',
+          coalesce(v_error, 'outcome_unknown: the drainer stopped before recording the result')
+            || format(' (gave up after %s attempts)', v_attempts),
+          p_now
+        );
+      end if;
+      return jsonb_build_object(
+        'outcome', 'claimed', 'batch_id', null, 'idempotency_key', null,
+        'message_id', v_message_id, 'attempt', v_attempts, 'deliveries', '[]'::jsonb,
+        'skipped', 0
+      );
+    end if;
+
+    with reclaimed as (
+      update public.message_deliveries set
+        attempts = attempts + 1,
+        lease_expires_at = p_now + make_interval(secs => p_lease_seconds),
+        next_attempt_at = null
+      where batch_id = v_batch_id and status = 'sending'
+      returning id, user_id, email_address, idempotency_key
+    )
+    select jsonb_agg(jsonb_build_object('id', id, 'user_id', user_id, 'email', email_address)
+                     order by id),
+           min(idempotency_key)
+    into v_deliveries, v_error
+    from reclaimed;
+
+    return jsonb_build_object(
+      'outcome', 'reclaimed', 'batch_id', v_batch_id, 'idempotency_key', v_error,
+      'message_id', v_message_id, 'attempt', v_attempts + 1, 'deliveries', v_deliveries,
+      'skipped', 0
+    );
+  end loop;
+
+  -- 2. Anything new to send at all? Otherwise the budget is not the reason nothing goes.
+  if not exists (
+    select 1 from public.messages where status = 'sending' and email_queued > 0
+  ) then
+    return jsonb_build_object('outcome', 'idle');
+  end if;
+
+  v_minute := public.count_email_reservations(interval '1 minute', p_max_per_minute, p_now);
+  v_hour := public.count_email_reservations(interval '1 hour', p_max_per_hour, p_now);
+  v_allowed := least(p_batch_size, p_max_per_minute - v_minute, p_max_per_hour - v_hour);
+
+  if v_allowed <= 0 then
+    v_next := greatest(
+      case when v_minute >= p_max_per_minute
+        then public.email_window_frees_at(interval '1 minute', p_max_per_minute, p_now) end,
+      case when v_hour >= p_max_per_hour
+        then public.email_window_frees_at(interval '1 hour', p_max_per_hour, p_now) end
+    );
+    return jsonb_build_object('outcome', 'deferred', 'next_batch_at', v_next);
+  end if;
+
+  for v_message_id in
+    select id from public.messages
+    where status = 'sending' and email_queued > 0
+    order by queued_at, id
+  loop
+    -- The message row first: every writer that holds it may then wait for delivery rows, and
+    -- none waits for it while holding queued rows (cancel_message takes it first too).
+    perform 1 from public.messages where id = v_message_id for update;
+
+    -- Start after the last row claimed for this message: the rows before it have left the
+    -- queue, and their index entries stay behind until vacuum, so a scan from the start would
+    -- step over more of them with every batch. Only when nothing is found after the cursor is
+    -- the message scanned from its start, for a row a claim skipped while another transaction
+    -- held it (one that then rolled back).
+    select last_id into v_cursor from public.email_claim_cursors where message_id = v_message_id;
+
+    select array_agg(id order by id) into v_ids from (
+      select d.id from public.message_deliveries d
+      where d.message_id = v_message_id and d.channel = 'email' and d.status = 'queued'
+        and d.id > coalesce(v_cursor, 0)
+      order by d.id
+      limit v_allowed
+      for update skip locked
+    ) c;
+
+    if v_ids is null and v_cursor is not null then
+      select array_agg(id order by id) into v_ids from (
+        select d.id from public.message_deliveries d
+        where d.message_id = v_message_id and d.channel = 'email' and d.status = 'queued'
+        order by d.id
+        limit v_allowed
+        for update skip locked
+      ) c;
+    end if;
+
+    if v_ids is not null then
+      insert into public.email_claim_cursors (message_id, last_id)
+      values (v_message_id, v_ids[array_upper(v_ids, 1)])
+      on conflict (message_id) do update set last_id = excluded.last_id;
+    end if;
+    exit when v_ids is not null;
+  end loop;
+
+  if v_ids is null then
+    return jsonb_build_object('outcome', 'idle');
+  end if;
+
+  v_batch_id := gen_random_uuid();
+
+  with candidates as (
+    select d.id, u.email,
+      case
+        when u.deleted_at is not null then 'deleted: the account was deleted after queueing'
+        when u.email_opt_out then 'opted_out: the user opted out of email after queueing'
+        when u.email_bounced then 'bounced: the address bounced after queueing'
+        when u.email_invalid or u.email is null then 'invalid_address: the address is not valid'
+      end as reason
+    from public.message_deliveries d
+    -- One index lookup per claimed row: the limit keeps the planner from turning this into a
+    -- hash join over every user, which it may pick when the statistics are thin.
+    cross join lateral (
+      select x.email, x.deleted_at, x.email_opt_out, x.email_bounced, x.email_invalid
+      from public.users x where x.id = d.user_id limit 1
+    ) u
+    where d.id = any (v_ids)
+  ),
+  claimed as (
+    update public.message_deliveries d set
+      status = case when c.reason is null then 'sending' else 'skipped' end,
+      error = c.reason,
+      batch_id = case when c.reason is null then v_batch_id end,
+      idempotency_key = case when c.reason is null then 'hivesync-batch-' || v_batch_id end,
+      lease_expires_at = case when c.reason is null
+        then p_now + make_interval(secs => p_lease_seconds) end,
+      reserved_at = p_now,
+      attempts = case when c.reason is null then 1 else 0 end,
+      email_address = c.email
+    from candidates c
+    where d.id = c.id
+    returning d.id, d.user_id, d.email_address, d.status
+  )
+  select
+    jsonb_agg(jsonb_build_object('id', id, 'user_id', user_id, 'email', email_address) order by id)
+      filter (where status = 'sending'),
+    count(*) filter (where status = 'skipped')
+  into v_deliveries, v_skipped
+  from claimed;
+
+  if p_max_per_minute is not null or p_max_per_hour is not null then
+    update public.email_send_budget set last_reserved_at = p_now where id;
+  end if;
+
+  if v_skipped > 0 then
+    perform public.refresh_error_summary(v_message_id);
+    if v_deliveries is null then
+      perform public.complete_email_message(v_message_id, p_now);
+    end if;
+  end if;
+
+  return jsonb_build_object(
+    'outcome', 'claimed',
+    'batch_id', case when v_deliveries is not null then v_batch_id end,
+    'idempotency_key', case when v_deliveries is not null then 'hivesync-batch-' || v_batch_id end,
+    'message_id', v_message_id, 'attempt', 1,
+    'deliveries', coalesce(v_deliveries, '[]'::jsonb), 'skipped', v_skipped
+  );
+end
+$$;
+
+COMMENT ON FUNCTION public.claim_email_batch(p_batch_size integer, p_lease_seconds integer, p_max_per_minute integer, p_max_per_hour integer, p_max_attempts integer, p_now timestamp with time zone) IS 'Claims the next whole email batch under the rolling rate budgets (or re-claims an expired one).';
+
+CREATE FUNCTION public.client_bit(p_client text) RETURNS smallint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select case p_client
+    when 'desktop' then 1 when 'ipad' then 2 when 'mobile' then 4 when 'vscode' then 8 else 0
+  end::smallint
+$$;
+
+COMMENT ON FUNCTION public.client_bit(p_client text) IS 'The bit of a client in user_activity.devices.';
+
+CREATE FUNCTION public.close_email_batch(p_batch_id uuid, p_status text, p_error text, p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_rows integer;
+  v_message_id bigint;
+begin
+  if p_status not in ('failed', 'cancelled') then
+    raise exception 'close_email_batch ends a batch as failed or cancelled, not %', p_status;
+  end if;
+
+  -- Rows of one batch are always locked in id order, so two writers of the same batch (a late
+  -- drainer and the one that took its batch over) wait for each other instead of deadlocking.
+  perform 1 from public.message_deliveries
+  where batch_id = p_batch_id and status = 'sending'
+  order by id
+  for update;
+
+  update public.message_deliveries set
+    status = p_status,
+    error = left(coalesce(p_error, error), 1000),
+    lease_expires_at = null,
+    next_attempt_at = null
+  where batch_id = p_batch_id and status = 'sending';
+  get diagnostics v_rows = row_count;
+
+  select message_id into v_message_id from public.message_deliveries
+  where batch_id = p_batch_id limit 1;
+  if v_rows > 0 and p_status = 'failed' then
+    perform public.refresh_error_summary(v_message_id);
+  end if;
+  perform public.complete_email_message(v_message_id, p_now);
+
+  return v_rows;
+end
+$$;
+
+COMMENT ON FUNCTION public.close_email_batch(p_batch_id uuid, p_status text, p_error text, p_now timestamp with time zone) IS 'Ends every in-flight row of a batch as failed (with its error) or cancelled.';
+
+CREATE FUNCTION public.complete_email_message(p_message_id bigint, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+    LANGUAGE sql
+    SET search_path TO ''
+    AS $$
+  with done as (
+    update public.messages set status = 'sent', completed_at = p_now, updated_at = p_now
+    where id = p_message_id and status = 'sending'
+      and email_queued = 0 and email_sending = 0 and in_app_queued = 0 and in_app_sending = 0
+    returning 1
+  )
+  select exists (select 1 from done)
+$$;
+
+COMMENT ON FUNCTION public.complete_email_message(p_message_id bigint, p_now timestamp with time zone) IS 'Marks a sending message sent once none of its deliveries is queued or in flight.';
+
+CREATE FUNCTION public.count_email_reservations(p_window interval, p_cap integer, p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select count(*)::integer from (
+    select 1 from public.message_deliveries
+    where reserved_at > p_now - p_window
+    limit greatest(p_cap, 0)
+  ) r
+$$;
+
+COMMENT ON FUNCTION public.count_email_reservations(p_window interval, p_cap integer, p_now timestamp with time zone) IS 'Email reservations inside a rolling window ending at p_now, counted up to p_cap.';
+
+CREATE FUNCTION public.delivery_error_cause(p_error text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(nullif(btrim(split_part(p_error, ':', 1)), ''), 'unknown')
+$$;
+
+COMMENT ON FUNCTION public.delivery_error_cause(p_error text) IS 'The cause of a delivery error written as "cause: detail", for summaries by cause.';
+
+CREATE FUNCTION public.email_budget_usage(p_max_per_minute integer, p_max_per_hour integer, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(minute_used integer, hour_used integer, messages_last_24h integer, next_slot_at timestamp with time zone)
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  with used as (
+    select public.count_email_reservations(interval '1 minute', p_max_per_minute, p_now) as m,
+           public.count_email_reservations(interval '1 hour', p_max_per_hour, p_now) as h
+  )
+  select used.m, used.h,
+    (select count(*)::integer from public.messages
+     where queued_at > p_now - interval '24 hours' and queued_at <= p_now),
+    greatest(
+      case when used.m >= p_max_per_minute
+        then public.email_window_frees_at(interval '1 minute', p_max_per_minute, p_now) end,
+      case when used.h >= p_max_per_hour
+        then public.email_window_frees_at(interval '1 hour', p_max_per_hour, p_now) end
+    )
+  from used
+$$;
+
+COMMENT ON FUNCTION public.email_budget_usage(p_max_per_minute integer, p_max_per_hour integer, p_now timestamp with time zone) IS 'Reservations in the minute and hour windows (capped at the limits), messages queued in 24 h.';
+
+CREATE FUNCTION public.email_window_frees_at(p_window interval, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS timestamp with time zone
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select r.reserved_at + p_window from (
+    select reserved_at from public.message_deliveries
+    where reserved_at > p_now - p_window
+    order by reserved_at
+    offset greatest(
+      (select count(*) from public.message_deliveries where reserved_at > p_now - p_window)
+        - p_limit,
+      0
+    )
+    limit 1
+  ) r
+$$;
+
+COMMENT ON FUNCTION public.email_window_frees_at(p_window interval, p_limit integer, p_now timestamp with time zone) IS 'When the rolling window next holds fewer than p_limit reservations, if it is full now.';
+
+CREATE FUNCTION public.estimate_audience(p_filters jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(in_app bigint, email bigint, distinct_users bigint)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+begin
+  -- Email recipients are a subset of in-app ones, so the distinct users are the in-app count.
+  return query execute format(
+    'select count(*), count(*) filter (where a.email_reachable), count(*)'
+    ' from public.user_activity a where %s',
+    public.audience_predicate(p_filters)
+  ) using p_now, public.hour_number(p_now);
+end
+$$;
+
+COMMENT ON FUNCTION public.estimate_audience(p_filters jsonb, p_now timestamp with time zone) IS 'How many recipients resolve_audience would return: per channel, and distinct users.';
+
+CREATE FUNCTION public.fail_message(p_message_id bigint, p_error text, p_now timestamp with time zone DEFAULT now()) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  -- The message row first, as cancel_message and the claim do; then every unfinished delivery
+  -- that nobody else holds. A batch another drainer is recording right now is left to it.
+  perform 1 from public.messages where id = p_message_id for update;
+
+  update public.message_deliveries set
+    status = 'failed',
+    error = left(p_error, 1000),
+    lease_expires_at = null,
+    next_attempt_at = null
+  where id in (
+    select id from public.message_deliveries
+    where message_id = p_message_id and status in ('queued', 'sending')
+    order by id
+    for update skip locked
+  );
+
+  update public.messages set status = 'failed', completed_at = p_now, updated_at = p_now
+  where id = p_message_id and status in ('queued', 'sending');
+
+  perform public.refresh_error_summary(p_message_id, 'job failed: ' || public.delivery_error_cause(p_error));
+end
+$$;
+
+COMMENT ON FUNCTION public.fail_message(p_message_id bigint, p_error text, p_now timestamp with time zone) IS 'Fails a message as a whole, with its unfinished deliveries, when the job cannot go on.';
+
+CREATE FUNCTION public.fan_out_next_message(p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_message public.messages;
+  v_rows bigint;
+  v_error text;
+begin
+  select * into v_message from public.messages
+  where status = 'queued'
+  order by queued_at, id
+  limit 1
+  for update skip locked;
+
+  if not found then
+    return null;
+  end if;
+
+  begin
+    -- A message that has no deliveries yet (every first run) takes the plain insert; speculative
+    -- insertion (on conflict) costs about as much again per row. Rows can only exist already if a
+    -- run was interrupted in a way that left the message queued, and then the conflict clause
+    -- keeps the re-run from adding duplicates.
+    if not exists (select 1 from public.message_deliveries where message_id = v_message.id) then
+      insert into public.message_deliveries (message_id, user_id, channel, status, sent_at, created_at)
+      select v_message.id, a.user_id, a.channel,
+             case when a.channel = 'in_app' then 'sent' else 'queued' end,
+             case when a.channel = 'in_app' then p_now end,
+             p_now
+      from public.resolve_audience(v_message.filters_json, p_now) a
+      where v_message.channel = 'both' or a.channel = v_message.channel;
+    else
+      insert into public.message_deliveries (message_id, user_id, channel, status, sent_at, created_at)
+      select v_message.id, a.user_id, a.channel,
+             case when a.channel = 'in_app' then 'sent' else 'queued' end,
+             case when a.channel = 'in_app' then p_now end,
+             p_now
+      from public.resolve_audience(v_message.filters_json, p_now) a
+      where v_message.channel = 'both' or a.channel = v_message.channel
+      on conflict (message_id, user_id, channel) do nothing;
+    end if;
+    get diagnostics v_rows = row_count;
+  exception
+    when query_canceled then
+      raise;
+    when others then
+      v_error := left('audience_unresolved: ' || sqlerrm, 512);
+  end;
+
+  if v_error is not null then
+    update public.messages set status = 'failed', completed_at = p_now, updated_at = p_now,
+      error_summary = v_error
+    where id = v_message.id;
+    return jsonb_build_object('message_id', v_message.id, 'status', 'failed', 'error', v_error);
+  end if;
+
+  -- The counters were moved by the insert's trigger; a message with nothing left to email is done.
+  update public.messages m set
+    status = case when m.email_queued = 0 then 'sent' else 'sending' end,
+    completed_at = case when m.email_queued = 0 then p_now end,
+    updated_at = p_now
+  where m.id = v_message.id
+  returning * into v_message;
+
+  return jsonb_build_object(
+    'message_id', v_message.id,
+    'status', v_message.status,
+    'inserted', v_rows,
+    'in_app', v_message.in_app_sent,
+    'email', v_message.email_queued
+  );
+end
+$$;
+
+COMMENT ON FUNCTION public.fan_out_next_message(p_now timestamp with time zone) IS 'Fans the oldest queued message out into message_deliveries (set-based, idempotent); null if none.';
+
+CREATE FUNCTION public.hour_number(p_at timestamp with time zone) RETURNS integer
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+  select pg_catalog.floor(
+    pg_catalog.date_part(
+      'epoch', p_at operator(pg_catalog.-) '1970-01-01 00:00:00+00'::pg_catalog.timestamptz
+    ) operator(pg_catalog./) 3600
+  )::integer
+$$;
+
+COMMENT ON FUNCTION public.hour_number(p_at timestamp with time zone) IS 'The AI bucket an instant falls in: whole hours since 1970-01-01 00:00 UTC.';
+
+CREATE FUNCTION public.is_admin() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select exists (select 1 from public.admins where user_id = (select auth.uid()))
+$$;
+
+COMMENT ON FUNCTION public.is_admin() IS 'Whether the caller (auth.uid() of the request) is a messaging admin; used by policies and the API.';
+
+CREATE FUNCTION public.is_plausible_email(p_email text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select p_email is not null
+    and char_length(p_email) <= 254
+    and p_email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'
+$_$;
+
+COMMENT ON FUNCTION public.is_plausible_email(p_email text) IS 'Whether an address passes the syntax check behind users.email_invalid.';
+
+CREATE FUNCTION public.lock_and_count_messages_queued(p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform pg_advisory_xact_lock(hashtext('hivesync.daily_message_cap'));
+
+  return (
+    select count(*) from public.messages
+    where queued_at > p_now - interval '24 hours' and queued_at <= p_now
+  );
+end
+$$;
+
+COMMENT ON FUNCTION public.lock_and_count_messages_queued(p_now timestamp with time zone) IS 'Takes the daily-cap lock for the transaction and counts messages queued in the last 24 hours.';
+
+CREATE FUNCTION public.messaging_settings_before_update() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if new.email_disabled is distinct from old.email_disabled then
+    new.email_disabled_changed_by := (select auth.uid());
+    new.email_disabled_changed_at := now();
+  end if;
+
+  return new;
+end
+$$;
+
+CREATE FUNCTION public.purge_expired_deliveries(p_retention_days integer, p_limit integer, p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_cutoff timestamptz;
+  v_rows integer;
+  v_previous text := current_setting('hivesync.keep_counters', true);
+begin
+  if p_retention_days < 1 or p_limit < 1 then
+    raise exception 'purge_expired_deliveries: retention days and limit must be positive';
+  end if;
+  v_cutoff := p_now - make_interval(days => p_retention_days);
+
+  perform set_config('hivesync.keep_counters', 'on', true);
+
+  -- Through messages queued before the cutoff: their deliveries are found by the
+  -- (message_id, status, id) index, with no index on created_at to slow every fan-out down.
+  delete from public.message_deliveries
+  where id in (
+    select d.id
+    from public.messages m
+    join public.message_deliveries d on d.message_id = m.id
+    where m.queued_at < v_cutoff
+      and d.created_at < v_cutoff
+      and d.status in ('sent', 'failed', 'skipped', 'cancelled')
+    limit p_limit
+  );
+  get diagnostics v_rows = row_count;
+
+  perform set_config('hivesync.keep_counters', coalesce(v_previous, ''), true);
+  return v_rows;
+end
+$$;
+
+COMMENT ON FUNCTION public.purge_expired_deliveries(p_retention_days integer, p_limit integer, p_now timestamp with time zone) IS 'Deletes up to p_limit final deliveries older than the retention, keeping message counters.';
+
+CREATE FUNCTION public.queue_message(p_message_id bigint, p_now timestamp with time zone DEFAULT now()) RETURNS public.messages
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_message public.messages;
+  v_in_app bigint;
+  v_email bigint;
+  v_distinct bigint;
+  v_target bigint;
+begin
+  select * into v_message from public.messages where id = p_message_id for update;
+  if not found then
+    raise exception 'Message % does not exist.', p_message_id
+      using errcode = 'HS404', detail = 'message_not_found';
+  end if;
+
+  if v_message.status <> 'draft' then
+    raise exception 'Message % is %; only a draft can be sent.', p_message_id, v_message.status
+      using errcode = 'HS409', detail = 'invalid_state';
+  end if;
+
+  if btrim(v_message.subject) = '' then
+    raise exception 'The subject is empty; write a subject before sending.'
+      using errcode = 'HS400', detail = 'invalid_content', hint = 'subject';
+  end if;
+
+  if btrim(v_message.body_markdown) = '' then
+    raise exception 'The body is empty; write the message before sending.'
+      using errcode = 'HS400', detail = 'invalid_content', hint = 'body_markdown';
+  end if;
+
+  if v_message.expires_at is not null and v_message.expires_at <= p_now then
+    raise exception 'The expiry % is already past; clear it or choose a later one.',
+      v_message.expires_at
+      using errcode = 'HS400', detail = 'invalid_content', hint = 'expires_at';
+  end if;
+
+  select e.in_app, e.email, e.distinct_users into v_in_app, v_email, v_distinct
+  from public.estimate_audience(v_message.filters_json, p_now) e;
+
+  v_target := case v_message.channel
+    when 'in_app' then v_in_app
+    when 'email' then v_email
+    else v_distinct
+  end;
+
+  if coalesce(v_target, 0) = 0 then
+    raise exception 'The filters match nobody who can receive this message by %; widen the '
+      'filters or choose another channel.', replace(v_message.channel, '_', '-')
+      using errcode = 'HS400', detail = 'empty_audience', hint = 'filters';
+  end if;
+
+  update public.messages set
+    status = 'queued',
+    queued_at = p_now,
+    updated_at = p_now,
+    target_count_estimate = v_target,
+    target_count_in_app = case when v_message.channel in ('in_app', 'both') then v_in_app end,
+    target_count_email = case when v_message.channel in ('email', 'both') then v_email end
+  where id = p_message_id
+  returning * into v_message;
+
+  return v_message;
+end
+$$;
+
+COMMENT ON FUNCTION public.queue_message(p_message_id bigint, p_now timestamp with time zone) IS 'Sends a draft: checks its content, estimates its audience and marks it queued for the drain.';
+
+CREATE FUNCTION public.rebuild_user_activity() RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  drop table if exists pg_temp.rebuild_sessions, pg_temp.rebuild_events, pg_temp.rebuild_ai;
+
+  create temporary table pg_temp.rebuild_sessions on commit drop as
+    select user_id, max(last_seen_at) as last_seen_at, bit_or(public.client_bit(client)) as devices
+    from public.user_sessions
+    group by user_id;
+
+  create temporary table pg_temp.rebuild_events on commit drop as
+    select user_id,
+           max(occurred_at) as last_event_at,
+           coalesce(bit_or(public.client_bit(client)), 0)::smallint as devices,
+           max(occurred_at) filter (where kind = 'preview_used') as last_preview_at,
+           bool_or(kind = 'live_view_joined') as joined_live_view
+    from public.telemetry_events
+    group by user_id;
+
+  -- AI buckets: per user, the hours with requests among the 192 up to their newest request, and
+  -- the running total over them.
+  create temporary table pg_temp.rebuild_ai on commit drop as
+    with hours as (
+      select user_id, public.hour_number(occurred_at) as hour, count(*)::integer as requests
+      from public.telemetry_events
+      where kind = 'ai_request'
+      group by 1, 2
+    ),
+    kept as (
+      select user_id, hour,
+             sum(requests) over (partition by user_id order by hour)::integer as cumulative
+      from (
+        select *, max(hour) over (partition by user_id) as newest_hour from hours
+      ) as h
+      where hour > newest_hour - 192
+    )
+    select user_id, array_agg(hour order by hour) as hours,
+           array_agg(cumulative order by hour) as cumulative
+    from kept
+    group by user_id;
+
+  insert into public.user_activity as a (
+    user_id, plan, trial_ends_at, downgraded_at, deleted, email_reachable, last_active_at,
+    last_preview_at, joined_live_view, devices, ai_hours, ai_cumulative
+  )
+  select u.id, u.plan, u.trial_ends_at, u.downgraded_at, u.deleted_at is not null,
+         u.email is not null and not (u.email_opt_out or u.email_bounced or u.email_invalid),
+         nullif(greatest(coalesce(s.last_seen_at, '-infinity'), coalesce(e.last_event_at, '-infinity')),
+                '-infinity'),
+         e.last_preview_at,
+         coalesce(e.joined_live_view, false),
+         coalesce(s.devices, 0)::smallint | coalesce(e.devices, 0)::smallint,
+         ai.hours, ai.cumulative
+  from public.users u
+  left join pg_temp.rebuild_sessions s on s.user_id = u.id
+  left join pg_temp.rebuild_events e on e.user_id = u.id
+  left join pg_temp.rebuild_ai ai on ai.user_id = u.id
+  on conflict (user_id) do update set
+    plan = excluded.plan,
+    trial_ends_at = excluded.trial_ends_at,
+    downgraded_at = excluded.downgraded_at,
+    deleted = excluded.deleted,
+    email_reachable = excluded.email_reachable,
+    last_active_at = excluded.last_active_at,
+    last_preview_at = excluded.last_preview_at,
+    joined_live_view = a.joined_live_view or excluded.joined_live_view,
+    devices = excluded.devices,
+    ai_hours = excluded.ai_hours,
+    ai_cumulative = excluded.ai_cumulative;
+end
+$$;
+
+COMMENT ON FUNCTION public.rebuild_user_activity() IS 'Recomputes every user_activity row from users, user_sessions and telemetry_events set-based.';
+
+CREATE FUNCTION public.record_email_batch(p_batch_id uuid, p_results jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_sent integer;
+  v_failed integer;
+  v_message_id bigint;
+begin
+  -- Rows of one batch are always locked in id order, so two writers of the same batch (a late
+  -- drainer and the one that took its batch over) wait for each other instead of deadlocking.
+  perform 1 from public.message_deliveries
+  where batch_id = p_batch_id and status = 'sending'
+  order by id
+  for update;
+
+  with recorded as (
+    update public.message_deliveries d set
+      status = case when r.error is null then 'sent' else 'failed' end,
+      sent_at = case when r.error is null then p_now end,
+      provider_message_id = r.provider_message_id,
+      error = left(r.error, 1000),
+      lease_expires_at = null,
+      next_attempt_at = null
+    from jsonb_to_recordset(p_results) as r(id bigint, provider_message_id text, error text)
+    where d.id = r.id and d.batch_id = p_batch_id and d.status = 'sending'
+    returning d.status, d.message_id
+  )
+  select count(*) filter (where status = 'sent'), count(*) filter (where status = 'failed'),
+         min(message_id)
+  into v_sent, v_failed, v_message_id
+  from recorded;
+
+  if v_failed > 0 then
+    perform public.refresh_error_summary(v_message_id);
+  end if;
+  if v_message_id is not null then
+    perform public.complete_email_message(v_message_id, p_now);
+  end if;
+
+  return jsonb_build_object('sent', v_sent, 'failed', v_failed);
+end
+$$;
+
+COMMENT ON FUNCTION public.record_email_batch(p_batch_id uuid, p_results jsonb, p_now timestamp with time zone) IS 'Records per delivery of a batch: sent with sent_at and provider id, or failed with the error.';
+
+CREATE FUNCTION public.refresh_error_summary(p_message_id bigint, p_prefix text DEFAULT NULL::text) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_counts text;
+  v_summary text;
+begin
+  select string_agg(format('%s %s %s (%s)', n, channel, status, cause), ', '
+                    order by n desc, channel, status, cause)
+  into v_counts
+  from (
+    select d.channel, d.status, public.delivery_error_cause(d.error) as cause, count(*) as n
+    from public.message_deliveries d
+    where d.message_id = p_message_id and d.status in ('failed', 'skipped')
+    group by 1, 2, 3
+  ) s;
+
+  v_summary := nullif(concat_ws('; ', p_prefix, v_counts), '');
+  if char_length(v_summary) > 512 then
+    v_summary := left(v_summary, 511) || '…';
+  end if;
+
+  update public.messages set error_summary = coalesce(v_summary, error_summary)
+  where id = p_message_id and error_summary is distinct from coalesce(v_summary, error_summary);
+
+  return v_summary;
+end
+$$;
+
+COMMENT ON FUNCTION public.refresh_error_summary(p_message_id bigint, p_prefix text) IS 'Recomputes a message''s error_summary (≤ 512 characters) from its failed and skipped deliveries.';
+
+CREATE FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(user_id uuid, channel text)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $$
+begin
+  return query execute format(
+    'select a.user_id, unnest(case when a.email_reachable then array[''in_app'', ''email'']'
+    ' else array[''in_app''] end) from public.user_activity a where %s',
+    public.audience_predicate(p_filters)
+  ) using p_now, public.hour_number(p_now);
+end
+$$;
+
+COMMENT ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) IS 'Recipients of a filter set, one row per user and channel: in_app for every matching user not deleted; email for those of them with a reachable address (not opted out, bounced or invalid).';
+
+CREATE FUNCTION public.retract_message(p_message_id bigint, p_now timestamp with time zone DEFAULT now()) RETURNS public.messages
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_message public.messages;
+begin
+  select * into v_message from public.messages where id = p_message_id for update;
+  if not found then
+    raise exception 'Message % does not exist.', p_message_id
+      using errcode = 'HS404', detail = 'message_not_found';
+  end if;
+
+  if v_message.channel = 'email' then
+    raise exception 'Message % went by email only; it has no banners to retract.', p_message_id
+      using errcode = 'HS409', detail = 'invalid_state';
+  end if;
+
+  if v_message.status not in ('sending', 'sent') then
+    raise exception 'Message % is %; only a sending or sent message can be retracted.',
+      p_message_id, v_message.status
+      using errcode = 'HS409', detail = 'invalid_state';
+  end if;
+
+  if v_message.retracted_at is null then
+    update public.messages set retracted_at = p_now, updated_at = p_now
+    where id = p_message_id
+    returning * into v_message;
+  end if;
+
+  return v_message;
+end
+$$;
+
+COMMENT ON FUNCTION public.retract_message(p_message_id bigint, p_now timestamp with time zone) IS 'Withdraws the banners of a sending or sent in-app message; they stop being active at once.';
+
+CREATE FUNCTION public.retry_email_batch_later(p_batch_id uuid, p_error text, p_retry_after_seconds integer, p_max_attempts integer, p_base_seconds integer, p_cap_seconds integer, p_retry_after_cap_seconds integer, p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_attempts integer;
+  v_delay numeric;
+  v_at timestamptz;
+begin
+  -- Rows of one batch are always locked in id order, so two writers of the same batch (a late
+  -- drainer and the one that took its batch over) wait for each other instead of deadlocking.
+  perform 1 from public.message_deliveries
+  where batch_id = p_batch_id and status = 'sending'
+  order by id
+  for update;
+
+  select max(attempts) into v_attempts from public.message_deliveries
+  where batch_id = p_batch_id and status = 'sending';
+
+  if v_attempts is null then
+    return jsonb_build_object('outcome', 'gone');
+  end if;
+
+  if v_attempts >= p_max_attempts then
+    perform public.close_email_batch(
+      p_batch_id, 'failed', format('%s (gave up after %s attempts)', p_error, v_attempts), p_now
+    );
+    return jsonb_build_object('outcome', 'failed', 'attempts', v_attempts);
+  end if;
+
+  v_delay := greatest(
+    least(p_cap_seconds::numeric, p_base_seconds * power(2::numeric, v_attempts - 1)),
+    least(coalesce(p_retry_after_seconds, 0), p_retry_after_cap_seconds)
+  );
+  v_at := p_now + make_interval(secs => v_delay::double precision);
+
+  update public.message_deliveries set
+    lease_expires_at = v_at,
+    next_attempt_at = v_at,
+    error = left(p_error, 1000)
+  where batch_id = p_batch_id and status = 'sending';
+
+  return jsonb_build_object('outcome', 'retry', 'attempts', v_attempts, 'next_attempt_at', v_at);
+end
+$$;
+
+COMMENT ON FUNCTION public.retry_email_batch_later(p_batch_id uuid, p_error text, p_retry_after_seconds integer, p_max_attempts integer, p_base_seconds integer, p_cap_seconds integer, p_retry_after_cap_seconds integer, p_now timestamp with time zone) IS 'Schedules a whole batch for another attempt after backoff, or fails it when attempts are used up.';
+
+CREATE FUNCTION public.roll_off_user_activity(p_now timestamp with time zone DEFAULT now()) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+declare
+  v_oldest_needed integer := public.hour_number(p_now) - 191;
+  v_rows integer;
+begin
+  update public.user_activity set ai_hours = null, ai_cumulative = null
+  where ai_hours is not null and ai_hours[cardinality(ai_hours)] < v_oldest_needed;
+  get diagnostics v_rows = row_count;
+  return v_rows;
+end
+$$;
+
+COMMENT ON FUNCTION public.roll_off_user_activity(p_now timestamp with time zone) IS 'Drops AI buckets of users whose newest request is older than every window still asked about.';
+
+CREATE FUNCTION public.sync_user_from_auth() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'INSERT' then
+    insert into public.users (id, email, created_at)
+    values (new.id, new.email, coalesce(new.created_at, now()))
+    on conflict (id) do update set email = excluded.email;
+  elsif new.email is distinct from old.email then
+    update public.users set email = new.email where id = new.id;
+  end if;
+
+  return new;
+end
+$$;
+
+CREATE FUNCTION public.user_activity_from_sessions() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  update public.user_activity set
+    last_active_at = greatest(last_active_at, new.last_seen_at),
+    devices = devices | public.client_bit(new.client)
+  where user_id = new.user_id;
+
+  return null;
+end
+$$;
+
+CREATE FUNCTION public.user_activity_from_telemetry() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if new.kind = 'ai_request' then
+    update public.user_activity a set
+      last_active_at = greatest(a.last_active_at, new.occurred_at),
+      devices = a.devices | public.client_bit(new.client),
+      (ai_hours, ai_cumulative) = (
+        select b.hours, b.cumulative
+        from public.activity_ai_add(
+          a.ai_hours, a.ai_cumulative, public.hour_number(new.occurred_at), 1
+        ) b
+      )
+    where a.user_id = new.user_id;
+  else
+    update public.user_activity a set
+      last_active_at = greatest(a.last_active_at, new.occurred_at),
+      devices = a.devices | public.client_bit(new.client),
+      last_preview_at = case
+        when new.kind = 'preview_used' then greatest(a.last_preview_at, new.occurred_at)
+        else a.last_preview_at
+      end,
+      joined_live_view = a.joined_live_view or new.kind = 'live_view_joined'
+    where a.user_id = new.user_id;
+  end if;
+
+  return null;
+end
+$$;
+
+CREATE FUNCTION public.user_activity_from_users() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  insert into public.user_activity as a (
+    user_id, plan, trial_ends_at, downgraded_at, deleted, email_reachable
+  ) values (
+    new.id, new.plan, new.trial_ends_at, new.downgraded_at, new.deleted_at is not null,
+    new.email is not null and not (new.email_opt_out or new.email_bounced or new.email_invalid)
+  )
+  on conflict (user_id) do update set
+    plan = excluded.plan,
+    trial_ends_at = excluded.trial_ends_at,
+    downgraded_at = excluded.downgraded_at,
+    deleted = excluded.deleted,
+    email_reachable = excluded.email_reachable;
+
+  return null;
+end
+$$;
+
+CREATE FUNCTION public.users_before_write() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'INSERT' then
+    new.email_invalid := new.email_invalid or not public.is_plausible_email(new.email);
+  elsif new.email is distinct from old.email then
+    -- A new address starts fresh: only its own syntax decides, not the old address's history.
+    new.email_invalid := not public.is_plausible_email(new.email);
+  end if;
+
+  if tg_op = 'UPDATE' then
+    if old.plan = 'paid' and new.plan <> 'paid'
+        and new.downgraded_at is not distinct from old.downgraded_at then
+      new.downgraded_at := now();
+    end if;
+    new.updated_at := now();
+  end if;
+
+  return new;
+end
+$$;
+
+CREATE TABLE public.admins (
+    user_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+COMMENT ON TABLE public.admins IS 'Users allowed to administer messaging; HiveSync has one. Never derived from user metadata.';
+
+CREATE TABLE public.email_claim_cursors (
+    message_id bigint NOT NULL,
+    last_id bigint NOT NULL
+);
+
+COMMENT ON TABLE public.email_claim_cursors IS 'Per message, the last delivery id an email claim took; the next claim scans after it.';
+
+CREATE TABLE public.email_send_budget (
+    id boolean DEFAULT true NOT NULL,
+    last_reserved_at timestamp with time zone,
+    CONSTRAINT email_send_budget_id_check CHECK (id)
+);
+
+COMMENT ON TABLE public.email_send_budget IS 'A single row that every email claim locks first, so reservations against the rolling rate windows are made one at a time and stay exact across any number of concurrent drainers.';
+
+COMMENT ON COLUMN public.email_send_budget.last_reserved_at IS 'When the last batch was reserved.';
+
+CREATE TABLE public.message_deliveries (
+    id bigint NOT NULL,
+    message_id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    channel text NOT NULL,
+    status text DEFAULT 'queued'::text NOT NULL,
+    error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone,
+    batch_id uuid,
+    idempotency_key text,
+    lease_expires_at timestamp with time zone,
+    reserved_at timestamp with time zone,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone,
+    provider_message_id text,
+    email_address text,
+    CONSTRAINT message_deliveries_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT message_deliveries_channel_check CHECK ((channel = ANY (ARRAY['in_app'::text, 'email'::text]))),
+    CONSTRAINT message_deliveries_check CHECK (((status <> 'sent'::text) OR (sent_at IS NOT NULL))),
+    CONSTRAINT message_deliveries_check1 CHECK (((status <> 'sending'::text) OR ((batch_id IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
+    CONSTRAINT message_deliveries_check2 CHECK (((channel = 'email'::text) OR (batch_id IS NULL))),
+    CONSTRAINT message_deliveries_email_address_check CHECK ((char_length(email_address) <= 320)),
+    CONSTRAINT message_deliveries_error_check CHECK ((char_length(error) <= 1000)),
+    CONSTRAINT message_deliveries_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'sending'::text, 'sent'::text, 'failed'::text, 'skipped'::text, 'cancelled'::text])))
+);
+
+COMMENT ON TABLE public.message_deliveries IS 'One row per recipient and channel of a message; email rows are the send queue, claimed in whole batches.';
+
+COMMENT ON COLUMN public.message_deliveries.error IS 'Why the delivery failed or was skipped.';
+
+COMMENT ON COLUMN public.message_deliveries.batch_id IS 'The batch this row was claimed into.';
+
+COMMENT ON COLUMN public.message_deliveries.idempotency_key IS 'Sent with the batch to the provider; unchanged when a batch is re-claimed.';
+
+COMMENT ON COLUMN public.message_deliveries.lease_expires_at IS 'Until then the claiming drainer owns the batch; afterwards another drainer may re-claim it.';
+
+COMMENT ON COLUMN public.message_deliveries.reserved_at IS 'When the email took a slot in the rate budget; rolling windows count these.';
+
+COMMENT ON COLUMN public.message_deliveries.next_attempt_at IS 'Earliest retry after backoff.';
+
+COMMENT ON COLUMN public.message_deliveries.email_address IS 'The address the email was claimed for. A re-claimed batch goes to these addresses again, so its payload stays the same even if the user changed their address meanwhile.';
+
+ALTER TABLE public.message_deliveries ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.message_deliveries_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
 ALTER TABLE public.messages ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     SEQUENCE NAME public.messages_id_seq
     START WITH 1
@@ -303,6 +1667,42 @@ ALTER TABLE public.telemetry_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDEN
     NO MAXVALUE
     CACHE 1
 );
+
+CREATE TABLE public.user_activity (
+    user_id uuid NOT NULL,
+    deleted boolean DEFAULT false NOT NULL,
+    email_reachable boolean DEFAULT false NOT NULL,
+    joined_live_view boolean DEFAULT false NOT NULL,
+    devices smallint DEFAULT 0 NOT NULL,
+    plan text NOT NULL,
+    last_active_at timestamp with time zone,
+    trial_ends_at timestamp with time zone,
+    downgraded_at timestamp with time zone,
+    last_preview_at timestamp with time zone,
+    ai_hours integer[],
+    ai_cumulative integer[],
+    CONSTRAINT user_activity_check CHECK ((COALESCE(cardinality(ai_hours), 0) = COALESCE(cardinality(ai_cumulative), 0)))
+);
+
+COMMENT ON TABLE public.user_activity IS 'Per-user summary read by recipient filters: copies of the users columns filters need, plus activity derived from user_sessions and telemetry_events. Kept current by triggers; rebuilt set-based by rebuild_user_activity().';
+
+COMMENT ON COLUMN public.user_activity.deleted IS 'users.deleted_at is set: never a recipient.';
+
+COMMENT ON COLUMN public.user_activity.email_reachable IS 'Has an address and is not email_opt_out, email_bounced or email_invalid.';
+
+COMMENT ON COLUMN public.user_activity.joined_live_view IS 'Ever had a live_view_joined event; kept after the events themselves are deleted.';
+
+COMMENT ON COLUMN public.user_activity.devices IS 'Clients ever used, as bits: desktop 1, ipad 2, mobile 4, vscode 8 (see client_bit()).';
+
+COMMENT ON COLUMN public.user_activity.plan IS 'Copy of users.plan.';
+
+COMMENT ON COLUMN public.user_activity.last_active_at IS 'Latest user_sessions.last_seen_at or telemetry occurred_at, exact; null if never active.';
+
+COMMENT ON COLUMN public.user_activity.last_preview_at IS 'Latest preview_used event.';
+
+COMMENT ON COLUMN public.user_activity.ai_hours IS 'Hours (see hour_number()) in which the user made AI requests, ascending; only the 192 hours up to the newest request are kept, so 7-day counts for any instant no earlier than a day before that request are exact.';
+
+COMMENT ON COLUMN public.user_activity.ai_cumulative IS 'Running total of AI requests over ai_hours: element i counts the requests of ai_hours[1..i]. The count of any hour range is the difference of two elements found by width_bucket() (a binary search), so a filter reads it in a handful of operations per row.';
 
 CREATE TABLE public.user_message_state (
     id bigint NOT NULL,
@@ -379,6 +1779,12 @@ COMMENT ON COLUMN public.users.deleted_at IS 'Soft deletion: a deleted user neve
 ALTER TABLE ONLY public.admins
     ADD CONSTRAINT admins_pkey PRIMARY KEY (user_id);
 
+ALTER TABLE ONLY public.email_claim_cursors
+    ADD CONSTRAINT email_claim_cursors_pkey PRIMARY KEY (message_id);
+
+ALTER TABLE ONLY public.email_send_budget
+    ADD CONSTRAINT email_send_budget_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.message_deliveries
     ADD CONSTRAINT message_deliveries_message_id_user_id_channel_key UNIQUE (message_id, user_id, channel);
 
@@ -394,6 +1800,9 @@ ALTER TABLE ONLY public.messaging_settings
 ALTER TABLE ONLY public.telemetry_events
     ADD CONSTRAINT telemetry_events_pkey PRIMARY KEY (id);
 
+ALTER TABLE ONLY public.user_activity
+    ADD CONSTRAINT user_activity_pkey PRIMARY KEY (user_id);
+
 ALTER TABLE ONLY public.user_message_state
     ADD CONSTRAINT user_message_state_pkey PRIMARY KEY (id);
 
@@ -406,7 +1815,15 @@ ALTER TABLE ONLY public.user_sessions
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 
+CREATE INDEX message_deliveries_email_claim_idx ON public.message_deliveries USING btree (message_id, id) WHERE ((channel = 'email'::text) AND (status = 'queued'::text));
+
+CREATE INDEX message_deliveries_lease_idx ON public.message_deliveries USING btree (lease_expires_at) WHERE (status = 'sending'::text);
+
 CREATE INDEX message_deliveries_message_status_idx ON public.message_deliveries USING btree (message_id, status, id);
+
+CREATE INDEX message_deliveries_reserved_at_idx ON public.message_deliveries USING btree (reserved_at) WHERE (reserved_at IS NOT NULL);
+
+CREATE INDEX message_deliveries_sending_batch_idx ON public.message_deliveries USING btree (batch_id) WHERE (status = 'sending'::text);
 
 CREATE INDEX message_deliveries_user_id_idx ON public.message_deliveries USING btree (user_id, message_id);
 
@@ -426,10 +1843,19 @@ CREATE TRIGGER message_deliveries_count_update AFTER UPDATE ON public.message_de
 
 CREATE TRIGGER messaging_settings_before_update BEFORE UPDATE ON public.messaging_settings FOR EACH ROW EXECUTE FUNCTION public.messaging_settings_before_update();
 
+CREATE TRIGGER user_activity_from_sessions AFTER INSERT OR UPDATE OF client, last_seen_at ON public.user_sessions FOR EACH ROW EXECUTE FUNCTION public.user_activity_from_sessions();
+
+CREATE TRIGGER user_activity_from_telemetry AFTER INSERT ON public.telemetry_events FOR EACH ROW EXECUTE FUNCTION public.user_activity_from_telemetry();
+
+CREATE TRIGGER user_activity_from_users AFTER INSERT OR UPDATE OF plan, trial_ends_at, downgraded_at, deleted_at, email, email_opt_out, email_bounced, email_invalid ON public.users FOR EACH ROW EXECUTE FUNCTION public.user_activity_from_users();
+
 CREATE TRIGGER users_before_write BEFORE INSERT OR UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION public.users_before_write();
 
 ALTER TABLE ONLY public.admins
     ADD CONSTRAINT admins_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY public.email_claim_cursors
+    ADD CONSTRAINT email_claim_cursors_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.messages(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.message_deliveries
     ADD CONSTRAINT message_deliveries_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.messages(id) ON DELETE CASCADE;
@@ -446,6 +1872,9 @@ ALTER TABLE ONLY public.messaging_settings
 ALTER TABLE ONLY public.telemetry_events
     ADD CONSTRAINT telemetry_events_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY public.user_activity
+    ADD CONSTRAINT user_activity_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY public.user_message_state
     ADD CONSTRAINT user_message_state_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.messages(id) ON DELETE CASCADE;
 
@@ -461,6 +1890,10 @@ ALTER TABLE ONLY public.users
 ALTER TABLE public.admins ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY "admins: the admin reads the list" ON public.admins FOR SELECT TO authenticated USING (( SELECT public.is_admin() AS is_admin));
+
+ALTER TABLE public.email_claim_cursors ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.email_send_budget ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE public.message_deliveries ENABLE ROW LEVEL SECURITY;
 
@@ -487,6 +1920,10 @@ CREATE POLICY "messaging_settings: the admin toggles the kill switch" ON public.
 ALTER TABLE public.telemetry_events ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY "telemetry_events: the admin reads every row" ON public.telemetry_events FOR SELECT TO authenticated USING (( SELECT public.is_admin() AS is_admin));
+
+ALTER TABLE public.user_activity ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY "user_activity: the admin reads every row" ON public.user_activity FOR SELECT TO authenticated USING (( SELECT public.is_admin() AS is_admin));
 
 ALTER TABLE public.user_message_state ENABLE ROW LEVEL SECURITY;
 
@@ -515,34 +1952,31 @@ GRANT USAGE ON SCHEMA public TO anon;
 GRANT USAGE ON SCHEMA public TO authenticated;
 GRANT USAGE ON SCHEMA public TO service_role;
 
+REVOKE ALL ON FUNCTION public.active_banners(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.active_banners(p_now timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.active_banners(p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.activity_ai_add(p_hours integer[], p_cumulative integer[], p_hour integer, p_count integer, OUT hours integer[], OUT cumulative integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.activity_ai_add(p_hours integer[], p_cumulative integer[], p_hour integer, p_count integer, OUT hours integer[], OUT cumulative integer[]) TO service_role;
+
+REVOKE ALL ON FUNCTION public.ai_requests_7d(p_hours integer[], p_cumulative integer[], p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.ai_requests_7d(p_hours integer[], p_cumulative integer[], p_now timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.ai_requests_7d(p_hours integer[], p_cumulative integer[], p_now timestamp with time zone) TO service_role;
+
 REVOKE ALL ON FUNCTION public.apply_delivery_counts() FROM PUBLIC;
 GRANT ALL ON FUNCTION public.apply_delivery_counts() TO service_role;
 
-REVOKE ALL ON FUNCTION public.is_admin() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.is_admin() TO authenticated;
-GRANT ALL ON FUNCTION public.is_admin() TO service_role;
+REVOKE ALL ON FUNCTION public.audience_filters_check(p_filters jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.audience_filters_check(p_filters jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.audience_filters_check(p_filters jsonb) TO service_role;
 
-GRANT ALL ON FUNCTION public.is_plausible_email(p_email text) TO authenticated;
-GRANT ALL ON FUNCTION public.is_plausible_email(p_email text) TO service_role;
+REVOKE ALL ON FUNCTION public.audience_integer_in(p_value numeric, p_min integer, p_max integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.audience_integer_in(p_value numeric, p_min integer, p_max integer) TO authenticated;
+GRANT ALL ON FUNCTION public.audience_integer_in(p_value numeric, p_min integer, p_max integer) TO service_role;
 
-GRANT ALL ON FUNCTION public.messaging_settings_before_update() TO anon;
-GRANT ALL ON FUNCTION public.messaging_settings_before_update() TO authenticated;
-GRANT ALL ON FUNCTION public.messaging_settings_before_update() TO service_role;
-
-REVOKE ALL ON FUNCTION public.sync_user_from_auth() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.sync_user_from_auth() TO service_role;
-
-GRANT ALL ON FUNCTION public.users_before_write() TO anon;
-GRANT ALL ON FUNCTION public.users_before_write() TO authenticated;
-GRANT ALL ON FUNCTION public.users_before_write() TO service_role;
-
-GRANT ALL ON TABLE public.admins TO service_role;
-GRANT SELECT ON TABLE public.admins TO authenticated;
-
-GRANT ALL ON TABLE public.message_deliveries TO service_role;
-GRANT SELECT ON TABLE public.message_deliveries TO authenticated;
-
-GRANT ALL ON SEQUENCE public.message_deliveries_id_seq TO service_role;
+REVOKE ALL ON FUNCTION public.audience_predicate(p_filters jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.audience_predicate(p_filters jsonb) TO authenticated;
+GRANT ALL ON FUNCTION public.audience_predicate(p_filters jsonb) TO service_role;
 
 GRANT ALL ON TABLE public.messages TO service_role;
 GRANT SELECT,DELETE ON TABLE public.messages TO authenticated;
@@ -577,6 +2011,126 @@ GRANT INSERT(expires_at),UPDATE(expires_at) ON TABLE public.messages TO authenti
 
 GRANT UPDATE(retracted_at) ON TABLE public.messages TO authenticated;
 
+REVOKE ALL ON FUNCTION public.cancel_message(p_message_id bigint, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.cancel_message(p_message_id bigint, p_now timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.cancel_message(p_message_id bigint, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.claim_email_batch(p_batch_size integer, p_lease_seconds integer, p_max_per_minute integer, p_max_per_hour integer, p_max_attempts integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.claim_email_batch(p_batch_size integer, p_lease_seconds integer, p_max_per_minute integer, p_max_per_hour integer, p_max_attempts integer, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.client_bit(p_client text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.client_bit(p_client text) TO authenticated;
+GRANT ALL ON FUNCTION public.client_bit(p_client text) TO service_role;
+
+REVOKE ALL ON FUNCTION public.close_email_batch(p_batch_id uuid, p_status text, p_error text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.close_email_batch(p_batch_id uuid, p_status text, p_error text, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.complete_email_message(p_message_id bigint, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.complete_email_message(p_message_id bigint, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.count_email_reservations(p_window interval, p_cap integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.count_email_reservations(p_window interval, p_cap integer, p_now timestamp with time zone) TO service_role;
+GRANT ALL ON FUNCTION public.count_email_reservations(p_window interval, p_cap integer, p_now timestamp with time zone) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.delivery_error_cause(p_error text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.delivery_error_cause(p_error text) TO service_role;
+GRANT ALL ON FUNCTION public.delivery_error_cause(p_error text) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.email_budget_usage(p_max_per_minute integer, p_max_per_hour integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.email_budget_usage(p_max_per_minute integer, p_max_per_hour integer, p_now timestamp with time zone) TO service_role;
+GRANT ALL ON FUNCTION public.email_budget_usage(p_max_per_minute integer, p_max_per_hour integer, p_now timestamp with time zone) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.email_window_frees_at(p_window interval, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.email_window_frees_at(p_window interval, p_limit integer, p_now timestamp with time zone) TO service_role;
+GRANT ALL ON FUNCTION public.email_window_frees_at(p_window interval, p_limit integer, p_now timestamp with time zone) TO authenticated;
+
+REVOKE ALL ON FUNCTION public.estimate_audience(p_filters jsonb, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.estimate_audience(p_filters jsonb, p_now timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.estimate_audience(p_filters jsonb, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.fail_message(p_message_id bigint, p_error text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.fail_message(p_message_id bigint, p_error text, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.fan_out_next_message(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.fan_out_next_message(p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.hour_number(p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.hour_number(p_at timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.hour_number(p_at timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.is_admin() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.is_admin() TO authenticated;
+GRANT ALL ON FUNCTION public.is_admin() TO service_role;
+
+GRANT ALL ON FUNCTION public.is_plausible_email(p_email text) TO authenticated;
+GRANT ALL ON FUNCTION public.is_plausible_email(p_email text) TO service_role;
+
+REVOKE ALL ON FUNCTION public.lock_and_count_messages_queued(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.lock_and_count_messages_queued(p_now timestamp with time zone) TO service_role;
+GRANT ALL ON FUNCTION public.lock_and_count_messages_queued(p_now timestamp with time zone) TO authenticated;
+
+GRANT ALL ON FUNCTION public.messaging_settings_before_update() TO anon;
+GRANT ALL ON FUNCTION public.messaging_settings_before_update() TO authenticated;
+GRANT ALL ON FUNCTION public.messaging_settings_before_update() TO service_role;
+
+REVOKE ALL ON FUNCTION public.purge_expired_deliveries(p_retention_days integer, p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.purge_expired_deliveries(p_retention_days integer, p_limit integer, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.queue_message(p_message_id bigint, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.queue_message(p_message_id bigint, p_now timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.queue_message(p_message_id bigint, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.rebuild_user_activity() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.rebuild_user_activity() TO service_role;
+
+REVOKE ALL ON FUNCTION public.record_email_batch(p_batch_id uuid, p_results jsonb, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.record_email_batch(p_batch_id uuid, p_results jsonb, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.refresh_error_summary(p_message_id bigint, p_prefix text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.refresh_error_summary(p_message_id bigint, p_prefix text) TO service_role;
+
+REVOKE ALL ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.retract_message(p_message_id bigint, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.retract_message(p_message_id bigint, p_now timestamp with time zone) TO authenticated;
+GRANT ALL ON FUNCTION public.retract_message(p_message_id bigint, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.retry_email_batch_later(p_batch_id uuid, p_error text, p_retry_after_seconds integer, p_max_attempts integer, p_base_seconds integer, p_cap_seconds integer, p_retry_after_cap_seconds integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.retry_email_batch_later(p_batch_id uuid, p_error text, p_retry_after_seconds integer, p_max_attempts integer, p_base_seconds integer, p_cap_seconds integer, p_retry_after_cap_seconds integer, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.roll_off_user_activity(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.roll_off_user_activity(p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.sync_user_from_auth() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.sync_user_from_auth() TO service_role;
+
+REVOKE ALL ON FUNCTION public.user_activity_from_sessions() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.user_activity_from_sessions() TO service_role;
+
+REVOKE ALL ON FUNCTION public.user_activity_from_telemetry() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.user_activity_from_telemetry() TO service_role;
+
+REVOKE ALL ON FUNCTION public.user_activity_from_users() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.user_activity_from_users() TO service_role;
+
+GRANT ALL ON FUNCTION public.users_before_write() TO anon;
+GRANT ALL ON FUNCTION public.users_before_write() TO authenticated;
+GRANT ALL ON FUNCTION public.users_before_write() TO service_role;
+
+GRANT ALL ON TABLE public.admins TO service_role;
+GRANT SELECT ON TABLE public.admins TO authenticated;
+
+GRANT ALL ON TABLE public.email_claim_cursors TO service_role;
+
+GRANT ALL ON TABLE public.email_send_budget TO service_role;
+
+GRANT ALL ON TABLE public.message_deliveries TO service_role;
+GRANT SELECT ON TABLE public.message_deliveries TO authenticated;
+
+GRANT ALL ON SEQUENCE public.message_deliveries_id_seq TO service_role;
+
 GRANT ALL ON SEQUENCE public.messages_id_seq TO service_role;
 
 GRANT ALL ON TABLE public.messaging_settings TO service_role;
@@ -588,6 +2142,9 @@ GRANT ALL ON TABLE public.telemetry_events TO service_role;
 GRANT SELECT ON TABLE public.telemetry_events TO authenticated;
 
 GRANT ALL ON SEQUENCE public.telemetry_events_id_seq TO service_role;
+
+GRANT ALL ON TABLE public.user_activity TO service_role;
+GRANT SELECT ON TABLE public.user_activity TO authenticated;
 
 GRANT ALL ON TABLE public.user_message_state TO service_role;
 GRANT SELECT ON TABLE public.user_message_state TO authenticated;

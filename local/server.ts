@@ -12,12 +12,15 @@ import { createUserApp } from '../functions/user/app.ts'
 
 export const defaultApiPort = 54341
 
-/** Every function the local stack serves, by its name in the URL. */
-export function createFunctionApps(deps: FunctionDeps): Map<string, FunctionApp> {
-  return new Map([
-    ['admin', createAdminApp(deps)],
-    ['user', createUserApp(deps)],
-  ])
+/**
+ * Every function the local stack serves, by its name in the URL. Functions with configuration of
+ * their own (the drain, with its secret and provider) are built by the caller and passed in.
+ */
+export function createFunctionApps(
+  deps: FunctionDeps,
+  others: Array<[string, FunctionApp]> = [],
+): Map<string, FunctionApp> {
+  return new Map([['admin', createAdminApp(deps)], ['user', createUserApp(deps)], ...others])
 }
 
 export function createLocalApp(functions: Map<string, FunctionApp>): Hono {
@@ -51,9 +54,9 @@ export interface ApiServer {
 
 export function startApiServer(
   deps: FunctionDeps,
-  options: { port: number; hostname?: string },
+  options: { port: number; hostname?: string; others?: Array<[string, FunctionApp]> },
 ): Promise<ApiServer> {
-  const app = createLocalApp(createFunctionApps(deps))
+  const app = createLocalApp(createFunctionApps(deps, options.others))
   const hostname = options.hostname ?? '127.0.0.1'
 
   return new Promise((resolve, reject) => {

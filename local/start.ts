@@ -1,6 +1,7 @@
 // `npm start`: the local stack in one command. Starts (or adopts) the database, migrates it, and
 // in local mode adds the demo accounts and demo data; then serves every function on
-// HIVESYNC_API_PORT. Ctrl-C stops the server and the embedded database cleanly.
+// HIVESYNC_API_PORT and calls the drain on a timer, as pg_cron does in production. Ctrl-C stops
+// the timer, the server and the embedded database cleanly.
 
 import { readFunctionConfig, isLocalMode, localJwtSecret } from '../functions/_shared/config.ts'
 import { connect } from '../functions/_shared/db.ts'
@@ -8,6 +9,7 @@ import { log } from '../functions/_shared/log.ts'
 import { openLocalDatabase } from './database.ts'
 import { demoAdmin, demoUsers, ensureDemoAccounts, signAccessToken } from './demo-accounts.ts'
 import { generateDemoData } from './demo-data.ts'
+import { createLocalDrain, drainIntervalSeconds, startDrainScheduler } from './drain-scheduler.ts'
 import { apiPort, startApiServer } from './server.ts'
 
 const demoUserCount = 3000
@@ -21,10 +23,12 @@ async function main(): Promise<void> {
   const sql = connect(database.url, { max: 10 })
 
   let stopping = false
+  let scheduler: { stop(): void } | undefined
   const stop = async (server?: { close(): Promise<void> }, exitCode = 0) => {
     if (stopping) return
     stopping = true
     log('info', 'local stack stopping')
+    scheduler?.stop()
     await server?.close()
     await sql.end({ timeout: 5 })
     await database.stop()
@@ -34,7 +38,14 @@ async function main(): Promise<void> {
   try {
     if (localMode) await seedLocalData(sql)
     const config = readFunctionConfig(env, { localMode })
-    const server = await startApiServer({ sql, config }, { port })
+    const drain = createLocalDrain(sql, env)
+    const intervalSeconds = drainIntervalSeconds(env)
+    const server = await startApiServer({ sql, config }, { port, others: [['drain', drain.app]] })
+    scheduler = startDrainScheduler({
+      url: `${server.functionsUrl}/drain`,
+      secret: drain.secret,
+      intervalSeconds,
+    })
 
     process.once('SIGINT', () => void stop(server))
     process.once('SIGTERM', () => void stop(server))
@@ -53,6 +64,7 @@ async function main(): Promise<void> {
       local_mode: localMode,
       admin_email: localMode ? demoAdmin.email : undefined,
       admin_jwt: adminJwt,
+      drain_every_seconds: intervalSeconds,
       jwt_secret_is_local_default: secret === localJwtSecret,
     })
   } catch (error) {

@@ -22,12 +22,53 @@ export type Database = {
         }
         Relationships: []
       }
+      email_claim_cursors: {
+        Row: {
+          last_id: number
+          message_id: number
+        }
+        ComputedFields: never
+        Insert: {
+          last_id: number
+          message_id: number
+        }
+        Update: {
+          last_id?: number
+          message_id?: number
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'email_claim_cursors_message_id_fkey'
+            columns: ['message_id']
+            isOneToOne: true
+            referencedRelation: 'messages'
+            referencedColumns: ['id']
+          },
+        ]
+      }
+      email_send_budget: {
+        Row: {
+          id: boolean
+          last_reserved_at: string | null
+        }
+        ComputedFields: never
+        Insert: {
+          id?: boolean
+          last_reserved_at?: string | null
+        }
+        Update: {
+          id?: boolean
+          last_reserved_at?: string | null
+        }
+        Relationships: []
+      }
       message_deliveries: {
         Row: {
           attempts: number
           batch_id: string | null
           channel: string
           created_at: string
+          email_address: string | null
           error: string | null
           id: number
           idempotency_key: string | null
@@ -46,6 +87,7 @@ export type Database = {
           batch_id?: string | null
           channel: string
           created_at?: string
+          email_address?: string | null
           error?: string | null
           id?: never
           idempotency_key?: string | null
@@ -63,6 +105,7 @@ export type Database = {
           batch_id?: string | null
           channel?: string
           created_at?: string
+          email_address?: string | null
           error?: string | null
           id?: never
           idempotency_key?: string | null
@@ -244,6 +287,60 @@ export type Database = {
           },
         ]
       }
+      user_activity: {
+        Row: {
+          ai_cumulative: number[] | null
+          ai_hours: number[] | null
+          deleted: boolean
+          devices: number
+          downgraded_at: string | null
+          email_reachable: boolean
+          joined_live_view: boolean
+          last_active_at: string | null
+          last_preview_at: string | null
+          plan: string
+          trial_ends_at: string | null
+          user_id: string
+        }
+        ComputedFields: never
+        Insert: {
+          ai_cumulative?: number[] | null
+          ai_hours?: number[] | null
+          deleted?: boolean
+          devices?: number
+          downgraded_at?: string | null
+          email_reachable?: boolean
+          joined_live_view?: boolean
+          last_active_at?: string | null
+          last_preview_at?: string | null
+          plan: string
+          trial_ends_at?: string | null
+          user_id: string
+        }
+        Update: {
+          ai_cumulative?: number[] | null
+          ai_hours?: number[] | null
+          deleted?: boolean
+          devices?: number
+          downgraded_at?: string | null
+          email_reachable?: boolean
+          joined_live_view?: boolean
+          last_active_at?: string | null
+          last_preview_at?: string | null
+          plan?: string
+          trial_ends_at?: string | null
+          user_id?: string
+        }
+        Relationships: [
+          {
+            foreignKeyName: 'user_activity_user_id_fkey'
+            columns: ['user_id']
+            isOneToOne: true
+            referencedRelation: 'users'
+            referencedColumns: ['id']
+          },
+        ]
+      }
       user_message_state: {
         Row: {
           dismissed: boolean
@@ -365,8 +462,233 @@ export type Database = {
       [_ in never]: never
     }
     Functions: {
+      active_banners: {
+        Args: { p_now?: string }
+        Returns: {
+          body_markdown: string
+          created_at: string
+          expires_at: string
+          id: number
+          subject: string
+        }[]
+      }
+      activity_ai_add: {
+        Args: { p_count: number; p_cumulative: number[]; p_hour: number; p_hours: number[] }
+        Returns: Record<string, unknown>
+      }
+      ai_requests_7d: {
+        Args: { p_cumulative: number[]; p_hours: number[]; p_now: string }
+        Returns: number
+      }
+      audience_filters_check: { Args: { p_filters: Json }; Returns: undefined }
+      audience_integer_in: {
+        Args: { p_max: number; p_min: number; p_value: number }
+        Returns: boolean
+      }
+      audience_predicate: { Args: { p_filters: Json }; Returns: string }
+      cancel_message: {
+        Args: { p_message_id: number; p_now?: string }
+        Returns: {
+          body_markdown: string
+          channel: string
+          completed_at: string | null
+          created_at: string
+          created_by_admin_id: string | null
+          email_cancelled: number
+          email_failed: number
+          email_queued: number
+          email_sending: number
+          email_sent: number
+          email_skipped: number
+          error_summary: string | null
+          expires_at: string | null
+          filters_json: NonNullable<Json>
+          id: number
+          in_app_cancelled: number
+          in_app_failed: number
+          in_app_queued: number
+          in_app_sending: number
+          in_app_sent: number
+          in_app_skipped: number
+          queued_at: string | null
+          retracted_at: string | null
+          status: string
+          subject: string
+          target_count_email: number | null
+          target_count_estimate: number | null
+          target_count_in_app: number | null
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'messages'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      claim_email_batch: {
+        Args: {
+          p_batch_size: number
+          p_lease_seconds: number
+          p_max_attempts: number
+          p_max_per_hour: number
+          p_max_per_minute: number
+          p_now?: string
+        }
+        Returns: Json
+      }
+      client_bit: { Args: { p_client: string }; Returns: number }
+      close_email_batch: {
+        Args: { p_batch_id: string; p_error: string; p_now?: string; p_status: string }
+        Returns: number
+      }
+      complete_email_message: { Args: { p_message_id: number; p_now?: string }; Returns: boolean }
+      count_email_reservations: {
+        Args: { p_cap: number; p_now?: string; p_window: string }
+        Returns: number
+      }
+      delivery_error_cause: { Args: { p_error: string }; Returns: string }
+      email_budget_usage: {
+        Args: { p_max_per_hour: number; p_max_per_minute: number; p_now?: string }
+        Returns: {
+          hour_used: number
+          messages_last_24h: number
+          minute_used: number
+          next_slot_at: string
+        }[]
+      }
+      email_window_frees_at: {
+        Args: { p_limit: number; p_now?: string; p_window: string }
+        Returns: string
+      }
+      estimate_audience: {
+        Args: { p_filters: Json; p_now?: string }
+        Returns: {
+          distinct_users: number
+          email: number
+          in_app: number
+        }[]
+      }
+      fail_message: {
+        Args: { p_error: string; p_message_id: number; p_now?: string }
+        Returns: undefined
+      }
+      fan_out_next_message: { Args: { p_now?: string }; Returns: Json }
+      hour_number: { Args: { p_at: string }; Returns: number }
       is_admin: { Args: Record<PropertyKey, never>; Returns: boolean }
       is_plausible_email: { Args: { p_email: string }; Returns: boolean }
+      lock_and_count_messages_queued: { Args: { p_now?: string }; Returns: number }
+      purge_expired_deliveries: {
+        Args: { p_limit: number; p_now?: string; p_retention_days: number }
+        Returns: number
+      }
+      queue_message: {
+        Args: { p_message_id: number; p_now?: string }
+        Returns: {
+          body_markdown: string
+          channel: string
+          completed_at: string | null
+          created_at: string
+          created_by_admin_id: string | null
+          email_cancelled: number
+          email_failed: number
+          email_queued: number
+          email_sending: number
+          email_sent: number
+          email_skipped: number
+          error_summary: string | null
+          expires_at: string | null
+          filters_json: NonNullable<Json>
+          id: number
+          in_app_cancelled: number
+          in_app_failed: number
+          in_app_queued: number
+          in_app_sending: number
+          in_app_sent: number
+          in_app_skipped: number
+          queued_at: string | null
+          retracted_at: string | null
+          status: string
+          subject: string
+          target_count_email: number | null
+          target_count_estimate: number | null
+          target_count_in_app: number | null
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'messages'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      rebuild_user_activity: { Args: Record<PropertyKey, never>; Returns: undefined }
+      record_email_batch: {
+        Args: { p_batch_id: string; p_now?: string; p_results: Json }
+        Returns: Json
+      }
+      refresh_error_summary: { Args: { p_message_id: number; p_prefix?: string }; Returns: string }
+      resolve_audience: {
+        Args: { p_filters: Json; p_now?: string }
+        Returns: {
+          channel: string
+          user_id: string
+        }[]
+      }
+      retract_message: {
+        Args: { p_message_id: number; p_now?: string }
+        Returns: {
+          body_markdown: string
+          channel: string
+          completed_at: string | null
+          created_at: string
+          created_by_admin_id: string | null
+          email_cancelled: number
+          email_failed: number
+          email_queued: number
+          email_sending: number
+          email_sent: number
+          email_skipped: number
+          error_summary: string | null
+          expires_at: string | null
+          filters_json: NonNullable<Json>
+          id: number
+          in_app_cancelled: number
+          in_app_failed: number
+          in_app_queued: number
+          in_app_sending: number
+          in_app_sent: number
+          in_app_skipped: number
+          queued_at: string | null
+          retracted_at: string | null
+          status: string
+          subject: string
+          target_count_email: number | null
+          target_count_estimate: number | null
+          target_count_in_app: number | null
+          updated_at: string
+        }
+        SetofOptions: {
+          from: '*'
+          to: 'messages'
+          isOneToOne: true
+          isSetofReturn: false
+        }
+      }
+      retry_email_batch_later: {
+        Args: {
+          p_base_seconds: number
+          p_batch_id: string
+          p_cap_seconds: number
+          p_error: string
+          p_max_attempts: number
+          p_now?: string
+          p_retry_after_cap_seconds: number
+          p_retry_after_seconds: number
+        }
+        Returns: Json
+      }
+      roll_off_user_activity: { Args: { p_now?: string }; Returns: number }
     }
     Enums: {
       [_ in never]: never

@@ -1,6 +1,9 @@
 // The local stack's API server: every function under /functions/v1/<name>/…, as on Supabase, and
 // the local-mode accounts and secret that let a developer call it at once.
 
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { readFunctionConfig } from '../functions/_shared/config.ts'
@@ -11,6 +14,7 @@ import {
   ensureDemoAccounts,
   signAccessToken,
 } from '../local/demo-accounts.ts'
+import { createLocalDrain, startDrainScheduler } from '../local/drain-scheduler.ts'
 import { startApiServer, type ApiServer } from '../local/server.ts'
 import { useTestDatabase } from './support/database.ts'
 
@@ -95,5 +99,58 @@ describe('the demo accounts', () => {
 
     const admins = await db.sql`select user_id from public.admins`
     expect(admins.map((row) => row.user_id)).toEqual([demoAdmin.id])
+  })
+})
+
+describe('the local stack’s drain', () => {
+  it('is served beside the other functions and, called by the scheduler, sends what the admin sent', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'hivesync-local-drain-'))
+    chmodSync(folder, 0o755)
+    const drain = createLocalDrain(sql, { HIVESYNC_DATA_DIR: folder })
+    const stack = await startApiServer(
+      { sql, config: readFunctionConfig({}, { localMode: true }) },
+      { port: 0, others: [['drain', drain.app]] },
+    )
+
+    try {
+      await ensureDemoAccounts(db.sql)
+      const token = await signAccessToken(localSecret(), demoAdmin)
+      const call = async (method: string, path: string, body?: unknown) => {
+        const response = await fetch(`${stack.functionsUrl}/admin/messaging${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        })
+        expect(response.ok, `${method} ${path} answered ${response.status}`).toBe(true)
+        return (await response.json()) as { id: number; status: string }
+      }
+
+      const draft = await call('POST', '/compose', {
+        subject: 'Local stack check',
+        body_markdown: 'Sent through the **local** drain.',
+        channel: 'email',
+        filters: { plan: 'trial' },
+      })
+      await call('POST', `/send/${draft.id}`)
+
+      const scheduler = startDrainScheduler({
+        url: `${stack.functionsUrl}/drain`,
+        secret: drain.secret,
+        intervalSeconds: 3600,
+      })
+      await scheduler.tick()
+      await scheduler.tick()
+      scheduler.stop()
+
+      expect((await call('GET', `/messages/${draft.id}`)).status).toBe('sent')
+      const emails = readdirSync(join(folder, 'outbox')).filter((file) => file.endsWith('.eml'))
+      expect(emails).toHaveLength(1)
+      const email = readFileSync(join(folder, 'outbox', emails[0]!), 'utf8')
+      expect(email).toContain(`To: ${demoUsers[1]!.email}`)
+      expect(email).toContain('Subject: Local stack check')
+    } finally {
+      await stack.close()
+      rmSync(folder, { recursive: true, force: true })
+    }
   })
 })
