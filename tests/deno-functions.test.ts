@@ -12,30 +12,16 @@ import { findFreePort } from '../local/embedded-postgres.ts'
 import { repoRoot } from '../local/paths.ts'
 import { testJwtSecret, tokenFor } from './support/api-client.ts'
 import { useTestDatabase } from './support/database.ts'
+import { deno, denoEnv, denoFlags } from './support/deno.ts'
 import { createDelivery, createMessage, createUser } from './support/fixtures.ts'
 
 const run = promisify(execFile)
-const deno = join(repoRoot, 'node_modules', '.bin', 'deno')
 // Every function folder (not _shared) has an index.ts entry; the user function is served below.
 const entries = readdirSync(join(repoRoot, 'functions'), { withFileTypes: true })
   .filter((entry) => entry.isDirectory() && !entry.name.startsWith('_'))
   .map((entry) => `functions/${entry.name}/index.ts`)
   .filter((entry) => existsSync(join(repoRoot, entry)))
 const userEntry = 'functions/user/index.ts'
-
-// Resolving deno.json's npm: imports through the registry, as Edge Runtime does.
-const denoFlags = ['--node-modules-dir=none', '--config', 'deno.json']
-const denoEnv = {
-  PATH: process.env.PATH ?? '',
-  HOME: process.env.HOME ?? repoRoot,
-  DENO_DIR: join(repoRoot, '.deno'),
-  NO_COLOR: '1',
-  DENO_NO_UPDATE_CHECK: '1',
-  // Deno trusts only its bundled roots by default; machines that reach the npm registry through a
-  // TLS-inspecting proxy add its CA to the system store, which npm and Node already use.
-  DENO_TLS_CA_STORE: 'system,mozilla',
-  ...(process.env.HTTPS_PROXY ? { HTTPS_PROXY: process.env.HTTPS_PROXY } : {}),
-}
 
 const db = useTestDatabase()
 

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import { findFreePort } from '../local/embedded-postgres.ts'
 import { repoRoot } from '../local/paths.ts'
 import { useTestDatabase } from './support/database.ts'
+import { deno, denoEnv, denoFlags } from './support/deno.ts'
 import { createRecipients, messageRow, queueMessage } from './support/pipeline.ts'
 
 const db = useTestDatabase()
@@ -22,12 +23,10 @@ let baseUrl: string
 beforeAll(async () => {
   const port = await findFreePort()
   child = spawn(
-    join(repoRoot, 'node_modules', '.bin', 'deno'),
+    deno,
     [
       'run',
-      '--node-modules-dir=none',
-      '--config',
-      'deno.json',
+      ...denoFlags,
       '--allow-net',
       '--allow-env',
       '--allow-read',
@@ -38,13 +37,7 @@ beforeAll(async () => {
     {
       cwd: repoRoot,
       env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? repoRoot,
-        DENO_DIR: join(repoRoot, '.deno'),
-        NO_COLOR: '1',
-        DENO_NO_UPDATE_CHECK: '1',
-        DENO_TLS_CA_STORE: 'system,mozilla',
-        ...(process.env.HTTPS_PROXY ? { HTTPS_PROXY: process.env.HTTPS_PROXY } : {}),
+        ...denoEnv,
         DENO_SERVE_ADDRESS: `tcp:127.0.0.1:${port}`,
         SUPABASE_DB_URL: db.url,
         HIVESYNC_DRAIN_SECRET: secret,
