@@ -12,13 +12,13 @@ import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
-import { afterAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 
 import { HiveSyncError } from '../shared/errors.ts'
 import { findFreePort, startEmbeddedPostgres } from '../local/embedded-postgres.ts'
 import { applyMigrations, applySupabaseBaseline } from '../local/migrate.ts'
 import { repoRoot } from '../local/paths.ts'
-import { databaseUrl } from './support/global-setup.ts'
+import { withFreshDatabase } from './support/database.ts'
 
 const scratch: string[] = []
 
@@ -124,13 +124,7 @@ describe('migrating', () => {
       'create tabel oops ();\n',
     )
 
-    const serverUrl = inject('serverUrl')
-    const name = `hivesync_broken_${Date.now()}`
-    const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
-    await admin.unsafe(`create database ${name} template template0`)
-    const url = databaseUrl(serverUrl, name)
-
-    try {
+    await withFreshDatabase(async (url) => {
       await applySupabaseBaseline(url)
       const error = await failure(applyMigrations(url, project))
       expect(error.code).toBe('local_db_migration_failed')
@@ -141,9 +135,6 @@ describe('migrating', () => {
       const [users] = await sql`select to_regclass('public.users') is not null as exists`
       await sql.end()
       expect(users!.exists).toBe(true)
-    } finally {
-      await admin.unsafe(`drop database if exists ${name} with (force)`)
-      await admin.end()
-    }
+    })
   })
 })

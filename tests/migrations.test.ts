@@ -1,8 +1,7 @@
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import postgres from 'postgres'
-import { describe, expect, inject, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 
 import { connect } from '../functions/_shared/db.ts'
 import { openLocalDatabase } from '../local/database.ts'
@@ -10,24 +9,11 @@ import { findFreePort } from '../local/embedded-postgres.ts'
 import { migrateDatabase } from '../local/migrate.ts'
 import { repoRoot } from '../local/paths.ts'
 import { catalogFingerprint } from './support/catalog.ts'
-import { databaseUrl } from './support/global-setup.ts'
+import { withFreshDatabase } from './support/database.ts'
 
 const migrationFiles = readdirSync(join(repoRoot, 'supabase', 'migrations')).filter((file) =>
   file.endsWith('.sql'),
 )
-
-async function withFreshDatabase<T>(work: (url: string) => Promise<T>): Promise<T> {
-  const serverUrl = inject('serverUrl')
-  const name = `hivesync_fresh_${Date.now()}_${Math.floor(Math.random() * 1e6)}`
-  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
-  await admin.unsafe(`create database ${name} template template0`)
-  try {
-    return await work(databaseUrl(serverUrl, name))
-  } finally {
-    await admin.unsafe(`drop database if exists ${name} with (force)`)
-    await admin.end()
-  }
-}
 
 describe('migrations', () => {
   it('apply unchanged on a plain PostgreSQL 15 with only the Supabase baseline', async () => {

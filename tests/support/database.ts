@@ -48,3 +48,17 @@ export function useTestDatabase(): TestDatabase {
   })
   return handle
 }
+
+/** An empty database (from template0, none of our schema) for the length of `work`. */
+export async function withFreshDatabase<T>(work: (url: string) => Promise<T>): Promise<T> {
+  const serverUrl = inject('serverUrl')
+  const name = `hivesync_fresh_${randomBytes(6).toString('hex')}`
+  const admin = postgres(serverUrl, { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database ${name} template template0`)
+  try {
+    return await work(databaseUrl(serverUrl, name))
+  } finally {
+    await admin.unsafe(`drop database if exists ${name} with (force)`)
+    await admin.end()
+  }
+}
