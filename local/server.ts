@@ -95,7 +95,10 @@ export function apiPort(env: NodeJS.ProcessEnv = process.env): number {
 
   const port = Number(raw)
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`HIVESYNC_API_PORT must be a port number between 1 and 65535, not "${raw}".`)
+    throw new HiveSyncError(
+      'configuration',
+      `HIVESYNC_API_PORT must be a port number between 1 and 65535, not "${raw}".`,
+    )
   }
   return port
 }
