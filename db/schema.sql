@@ -155,7 +155,9 @@ begin
     where m.id = c.message_id;
 
   else
-    -- Only rows whose status moved change a counter; lease or retry bookkeeping changes none.
+    -- Each old row counts -1 and each new row +1 under its status; a row whose status did not
+    -- move cancels out, and a message none of whose rows moved is not touched (lease and retry
+    -- bookkeeping change no counter and take no lock on the message).
     update public.messages m set
       in_app_queued = m.in_app_queued + c.in_app_queued,
       email_queued = m.email_queued + c.email_queued,
@@ -171,53 +173,28 @@ begin
       email_cancelled = m.email_cancelled + c.email_cancelled
     from (
       select message_id,
-        sum(in_app_queued) as in_app_queued,
-        sum(email_queued) as email_queued,
-        sum(in_app_sending) as in_app_sending,
-        sum(email_sending) as email_sending,
-        sum(in_app_sent) as in_app_sent,
-        sum(email_sent) as email_sent,
-        sum(in_app_failed) as in_app_failed,
-        sum(email_failed) as email_failed,
-        sum(in_app_skipped) as in_app_skipped,
-        sum(email_skipped) as email_skipped,
-        sum(in_app_cancelled) as in_app_cancelled,
-        sum(email_cancelled) as email_cancelled
+        coalesce(sum(n) filter (where k = 'in_app:queued'), 0) as in_app_queued,
+        coalesce(sum(n) filter (where k = 'email:queued'), 0) as email_queued,
+        coalesce(sum(n) filter (where k = 'in_app:sending'), 0) as in_app_sending,
+        coalesce(sum(n) filter (where k = 'email:sending'), 0) as email_sending,
+        coalesce(sum(n) filter (where k = 'in_app:sent'), 0) as in_app_sent,
+        coalesce(sum(n) filter (where k = 'email:sent'), 0) as email_sent,
+        coalesce(sum(n) filter (where k = 'in_app:failed'), 0) as in_app_failed,
+        coalesce(sum(n) filter (where k = 'email:failed'), 0) as email_failed,
+        coalesce(sum(n) filter (where k = 'in_app:skipped'), 0) as in_app_skipped,
+        coalesce(sum(n) filter (where k = 'email:skipped'), 0) as email_skipped,
+        coalesce(sum(n) filter (where k = 'in_app:cancelled'), 0) as in_app_cancelled,
+        coalesce(sum(n) filter (where k = 'email:cancelled'), 0) as email_cancelled
       from (
-        select n.message_id,
-          count(*) filter (where n.channel = 'in_app' and n.status = 'queued') as in_app_queued,
-          count(*) filter (where n.channel = 'email' and n.status = 'queued') as email_queued,
-          count(*) filter (where n.channel = 'in_app' and n.status = 'sending') as in_app_sending,
-          count(*) filter (where n.channel = 'email' and n.status = 'sending') as email_sending,
-          count(*) filter (where n.channel = 'in_app' and n.status = 'sent') as in_app_sent,
-          count(*) filter (where n.channel = 'email' and n.status = 'sent') as email_sent,
-          count(*) filter (where n.channel = 'in_app' and n.status = 'failed') as in_app_failed,
-          count(*) filter (where n.channel = 'email' and n.status = 'failed') as email_failed,
-          count(*) filter (where n.channel = 'in_app' and n.status = 'skipped') as in_app_skipped,
-          count(*) filter (where n.channel = 'email' and n.status = 'skipped') as email_skipped,
-          count(*) filter (where n.channel = 'in_app' and n.status = 'cancelled') as in_app_cancelled,
-          count(*) filter (where n.channel = 'email' and n.status = 'cancelled') as email_cancelled
-        from new_rows n join old_rows o using (id)
-        where n.status <> o.status
-        group by n.message_id
-        union all
-        select o.message_id,
-          -count(*) filter (where o.channel = 'in_app' and o.status = 'queued') as in_app_queued,
-          -count(*) filter (where o.channel = 'email' and o.status = 'queued') as email_queued,
-          -count(*) filter (where o.channel = 'in_app' and o.status = 'sending') as in_app_sending,
-          -count(*) filter (where o.channel = 'email' and o.status = 'sending') as email_sending,
-          -count(*) filter (where o.channel = 'in_app' and o.status = 'sent') as in_app_sent,
-          -count(*) filter (where o.channel = 'email' and o.status = 'sent') as email_sent,
-          -count(*) filter (where o.channel = 'in_app' and o.status = 'failed') as in_app_failed,
-          -count(*) filter (where o.channel = 'email' and o.status = 'failed') as email_failed,
-          -count(*) filter (where o.channel = 'in_app' and o.status = 'skipped') as in_app_skipped,
-          -count(*) filter (where o.channel = 'email' and o.status = 'skipped') as email_skipped,
-          -count(*) filter (where o.channel = 'in_app' and o.status = 'cancelled') as in_app_cancelled,
-          -count(*) filter (where o.channel = 'email' and o.status = 'cancelled') as email_cancelled
-        from old_rows o join new_rows n using (id)
-        where n.status <> o.status
-        group by o.message_id
-      ) moved
+        select message_id, channel || ':' || status as k, sum(delta) as n
+        from (
+          select message_id, channel, status, 1 as delta from new_rows
+          union all
+          select message_id, channel, status, -1 as delta from old_rows
+        ) moved
+        group by message_id, channel, status
+        having sum(delta) <> 0
+      ) s
       group by message_id
     ) c
     where m.id = c.message_id;
@@ -485,7 +462,11 @@ begin
   end if;
 
   update public.message_deliveries set status = 'cancelled'
-  where message_id = p_message_id and status = 'queued';
+  where id in (
+    select id from public.message_deliveries
+    where message_id = p_message_id and status = 'queued'
+    for update skip locked
+  );
 
   update public.messages set status = 'cancelled', completed_at = p_now, updated_at = p_now
   where id = p_message_id
@@ -516,6 +497,9 @@ declare
   v_next timestamptz;
   v_tried uuid[] := '{}';
   v_cursor bigint;
+  v_stopped text;
+  v_closed integer;
+  v_users uuid[];
 begin
   if p_batch_size < 1 or p_lease_seconds < 1 or p_max_attempts < 1
       or p_max_per_minute < 0 or p_max_per_hour < 0 then
@@ -581,17 +565,18 @@ begin
           v_batch_id, 'cancelled', 'cancelled: the message was cancelled', p_now
         );
       else
-        perform public.close_email_batch(
+        v_closed := public.close_email_batch(
           v_batch_id, 'failed',
           coalesce(v_error, 'outcome_unknown: the drainer stopped before recording the result')
             || format(' (gave up after %s attempts)', v_attempts),
           p_now
         );
       end if;
+      -- failed: what this claim ended as failed, so the drain's summary counts it.
       return jsonb_build_object(
         'outcome', 'claimed', 'batch_id', null, 'idempotency_key', null,
         'message_id', v_message_id, 'attempt', v_attempts, 'deliveries', '[]'::jsonb,
-        'skipped', 0
+        'skipped', 0, 'failed', coalesce(v_closed, 0)
       );
     end if;
 
@@ -618,7 +603,8 @@ begin
 
   -- 2. Anything new to send at all? Otherwise the budget is not the reason nothing goes.
   if not exists (
-    select 1 from public.messages where status = 'sending' and email_queued > 0
+    select 1 from public.messages
+    where status in ('sending', 'cancelled') and email_queued > 0
   ) then
     return jsonb_build_object('outcome', 'idle');
   end if;
@@ -637,15 +623,17 @@ begin
     return jsonb_build_object('outcome', 'deferred', 'next_batch_at', v_next);
   end if;
 
-  for v_message_id in
-    select id from public.messages
-    where status = 'sending' and email_queued > 0
+  -- Cancelled and retracted messages come too: a row a claim held while the message was being
+  -- cancelled or retracted, and that went back to the queue when that claim rolled back, is
+  -- cancelled here instead of sent.
+  for v_message_id, v_stopped in
+    select id, case when status = 'cancelled' then 'cancelled: the message was cancelled'
+                    when retracted_at is not null
+                      then 'cancelled: the message was retracted before this email went out' end
+    from public.messages
+    where status in ('sending', 'cancelled') and email_queued > 0
     order by queued_at, id
   loop
-    -- The message row first: every writer that holds it may then wait for delivery rows, and
-    -- none waits for it while holding queued rows (cancel_message takes it first too).
-    perform 1 from public.messages where id = v_message_id for update;
-
     -- Start after the last row claimed for this message: the rows before it have left the
     -- queue, and their index entries stay behind until vacuum, so a scan from the start would
     -- step over more of them with every batch. Only when nothing is found after the cursor is
@@ -653,8 +641,9 @@ begin
     -- held it (one that then rolled back).
     select last_id into v_cursor from public.email_claim_cursors where message_id = v_message_id;
 
-    select array_agg(id order by id) into v_ids from (
-      select d.id from public.message_deliveries d
+    select array_agg(id order by id), array_agg(user_id order by id) into v_ids, v_users
+    from (
+      select d.id, d.user_id from public.message_deliveries d
       where d.message_id = v_message_id and d.channel = 'email' and d.status = 'queued'
         and d.id > coalesce(v_cursor, 0)
       order by d.id
@@ -663,8 +652,9 @@ begin
     ) c;
 
     if v_ids is null and v_cursor is not null then
-      select array_agg(id order by id) into v_ids from (
-        select d.id from public.message_deliveries d
+      select array_agg(id order by id), array_agg(user_id order by id)
+      into v_ids, v_users from (
+        select d.id, d.user_id from public.message_deliveries d
         where d.message_id = v_message_id and d.channel = 'email' and d.status = 'queued'
         order by d.id
         limit v_allowed
@@ -672,11 +662,6 @@ begin
       ) c;
     end if;
 
-    if v_ids is not null then
-      insert into public.email_claim_cursors (message_id, last_id)
-      values (v_message_id, v_ids[array_upper(v_ids, 1)])
-      on conflict (message_id) do update set last_id = excluded.last_id;
-    end if;
     exit when v_ids is not null;
   end loop;
 
@@ -684,24 +669,38 @@ begin
     return jsonb_build_object('outcome', 'idle');
   end if;
 
+  if v_stopped is not null then
+    update public.message_deliveries set status = 'cancelled', error = v_stopped
+    where id = any (v_ids);
+    perform public.complete_email_message(v_message_id, p_now);
+    return jsonb_build_object(
+      'outcome', 'claimed', 'batch_id', null, 'idempotency_key', null,
+      'message_id', v_message_id, 'attempt', 1, 'deliveries', '[]'::jsonb, 'skipped', 0
+    );
+  end if;
+
   v_batch_id := gen_random_uuid();
 
   with candidates as (
     select d.id, u.email,
       case
-        when u.deleted_at is not null then 'deleted: the account was deleted after queueing'
+        when u.present is null or u.deleted_at is not null then
+          'deleted: the account was deleted after queueing'
         when u.email_opt_out then 'opted_out: the user opted out of email after queueing'
         when u.email_bounced then 'bounced: the address bounced after queueing'
         when u.email_invalid or u.email is null then 'invalid_address: the address is not valid'
       end as reason
-    from public.message_deliveries d
+    -- The rows were read when they were locked; their user ids came along.
+    from unnest(v_ids, v_users) as d(id, user_id)
     -- One index lookup per claimed row: the limit keeps the planner from turning this into a
-    -- hash join over every user, which it may pick when the statistics are thin.
-    cross join lateral (
-      select x.email, x.deleted_at, x.email_opt_out, x.email_bounced, x.email_invalid
+    -- hash join over every user, which it may pick when the statistics are thin. A user removed
+    -- while the fan-out that queued them was still running has no row any more (see the users
+    -- delete trigger): the lookup finds nothing and the delivery is skipped as deleted.
+    left join lateral (
+      select true as present, x.email, x.deleted_at, x.email_opt_out, x.email_bounced,
+        x.email_invalid
       from public.users x where x.id = d.user_id limit 1
-    ) u
-    where d.id = any (v_ids)
+    ) u on true
   ),
   claimed as (
     update public.message_deliveries d set
@@ -728,6 +727,17 @@ begin
   if p_max_per_minute is not null or p_max_per_hour is not null then
     update public.email_send_budget set last_reserved_at = p_now where id;
   end if;
+
+  insert into public.email_reservations (reserved_at, emails)
+  values (p_now, cardinality(v_ids));
+
+  -- Last, so that the cursor row is held only from here to the commit: claims of one message
+  -- wait for each other no longer than that. Concurrent claims may finish in any order, and the
+  -- cursor only moves forward.
+  insert into public.email_claim_cursors (message_id, last_id)
+  values (v_message_id, v_ids[array_upper(v_ids, 1)])
+  on conflict (message_id) do update
+    set last_id = greatest(public.email_claim_cursors.last_id, excluded.last_id);
 
   if v_skipped > 0 then
     perform public.refresh_error_summary(v_message_id);
@@ -817,11 +827,9 @@ CREATE FUNCTION public.count_email_reservations(p_window interval, p_cap integer
     LANGUAGE sql STABLE
     SET search_path TO ''
     AS $$
-  select count(*)::integer from (
-    select 1 from public.message_deliveries
-    where reserved_at > p_now - p_window
-    limit greatest(p_cap, 0)
-  ) r
+  select least(coalesce(sum(emails), 0), greatest(p_cap, 0))::integer
+  from public.email_reservations
+  where reserved_at > p_now - p_window
 $$;
 
 COMMENT ON FUNCTION public.count_email_reservations(p_window interval, p_cap integer, p_now timestamp with time zone) IS 'Email reservations inside a rolling window ending at p_now, counted up to p_cap.';
@@ -862,16 +870,15 @@ CREATE FUNCTION public.email_window_frees_at(p_window interval, p_limit integer,
     SET search_path TO ''
     AS $$
   select r.reserved_at + p_window from (
-    select reserved_at from public.message_deliveries
+    select reserved_at,
+      sum(emails) over (order by reserved_at, id) as leaving,
+      sum(emails) over () as total
+    from public.email_reservations
     where reserved_at > p_now - p_window
-    order by reserved_at
-    offset greatest(
-      (select count(*) from public.message_deliveries where reserved_at > p_now - p_window)
-        - p_limit,
-      0
-    )
-    limit 1
   ) r
+  where r.leaving >= r.total - p_limit + 1
+  order by r.reserved_at
+  limit 1
 $$;
 
 COMMENT ON FUNCTION public.email_window_frees_at(p_window interval, p_limit integer, p_now timestamp with time zone) IS 'When the rolling window next holds fewer than p_limit reservations, if it is full now.';
@@ -1092,6 +1099,9 @@ begin
   );
   get diagnostics v_rows = row_count;
 
+  -- No rate window is longer than an hour; a day of reservations is kept for whoever looks.
+  delete from public.email_reservations where reserved_at < p_now - interval '1 day';
+
   perform set_config('hivesync.keep_counters', coalesce(v_previous, ''), true);
   return v_rows;
 end
@@ -1254,13 +1264,15 @@ declare
   v_message_id bigint;
 begin
   -- Rows of one batch are always locked in id order, so two writers of the same batch (a late
-  -- drainer and the one that took its batch over) wait for each other instead of deadlocking.
-  perform 1 from public.message_deliveries
-  where batch_id = p_batch_id and status = 'sending'
-  order by id
-  for update;
-
-  with recorded as (
+  -- drainer and the one that took its batch over) wait for each other instead of deadlocking;
+  -- here in the statement that records them, instead of a pass of its own before it.
+  with locked as materialized (
+    select id from public.message_deliveries
+    where batch_id = p_batch_id and status = 'sending'
+    order by id
+    for update
+  ),
+  recorded as (
     update public.message_deliveries d set
       status = case when r.error is null then 'sent' else 'failed' end,
       sent_at = case when r.error is null then p_now end,
@@ -1268,8 +1280,10 @@ begin
       error = left(r.error, 1000),
       lease_expires_at = null,
       next_attempt_at = null
-    from jsonb_to_recordset(p_results) as r(id bigint, provider_message_id text, error text)
-    where d.id = r.id and d.batch_id = p_batch_id and d.status = 'sending'
+    from locked l
+    join jsonb_to_recordset(p_results) as r(id bigint, provider_message_id text, error text)
+      on r.id = l.id
+    where d.id = l.id and d.batch_id = p_batch_id and d.status = 'sending'
     returning d.status, d.message_id
   )
   select count(*) filter (where status = 'sent'), count(*) filter (where status = 'failed'),
@@ -1322,6 +1336,20 @@ $$;
 
 COMMENT ON FUNCTION public.refresh_error_summary(p_message_id bigint, p_prefix text) IS 'Recomputes a message''s error_summary (≤ 512 characters) from its failed and skipped deliveries.';
 
+CREATE FUNCTION public.remove_deleted_users_deliveries() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from public.message_deliveries d
+  using old_users o
+  where d.user_id = o.id;
+  return null;
+end
+$$;
+
+COMMENT ON FUNCTION public.remove_deleted_users_deliveries() IS 'Removes the deliveries of deleted users rows, in place of a per-row foreign key.';
+
 CREATE FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(user_id uuid, channel text)
     LANGUAGE plpgsql STABLE
     SET search_path TO ''
@@ -1339,12 +1367,16 @@ $$;
 COMMENT ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) IS 'Recipients of a filter set, one row per user and channel: in_app for every matching user not deleted; email for those of them with a reachable address (not opted out, bounced or invalid).';
 
 CREATE FUNCTION public.retract_message(p_message_id bigint, p_now timestamp with time zone DEFAULT now()) RETURNS public.messages
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_message public.messages;
 begin
+  if not (select public.is_admin()) then
+    raise exception 'Only a messaging admin can retract a message.' using errcode = '42501';
+  end if;
+
   select * into v_message from public.messages where id = p_message_id for update;
   if not found then
     raise exception 'Message % does not exist.', p_message_id
@@ -1362,17 +1394,31 @@ begin
       using errcode = 'HS409', detail = 'invalid_state';
   end if;
 
-  if v_message.retracted_at is null then
-    update public.messages set retracted_at = p_now, updated_at = p_now
-    where id = p_message_id
-    returning * into v_message;
+  if v_message.retracted_at is not null then
+    return v_message;
   end if;
 
+  -- Emails not yet claimed are withdrawn with the banners; batches already claimed are in flight
+  -- at the provider and finish.
+  update public.message_deliveries
+  set status = 'cancelled',
+    error = 'cancelled: the message was retracted before this email went out'
+  where id in (
+    select id from public.message_deliveries
+    where message_id = p_message_id and channel = 'email' and status = 'queued'
+    for update skip locked
+  );
+
+  update public.messages set retracted_at = p_now, updated_at = p_now
+  where id = p_message_id;
+  perform public.complete_email_message(p_message_id, p_now);
+
+  select * into v_message from public.messages where id = p_message_id;
   return v_message;
 end
 $$;
 
-COMMENT ON FUNCTION public.retract_message(p_message_id bigint, p_now timestamp with time zone) IS 'Withdraws the banners of a sending or sent in-app message; they stop being active at once.';
+COMMENT ON FUNCTION public.retract_message(p_message_id bigint, p_now timestamp with time zone) IS 'Withdraws the banners of a sending or sent message, and its emails not yet claimed.';
 
 CREATE FUNCTION public.retry_email_batch_later(p_batch_id uuid, p_error text, p_retry_after_seconds integer, p_max_attempts integer, p_base_seconds integer, p_cap_seconds integer, p_retry_after_cap_seconds integer, p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
     LANGUAGE plpgsql
@@ -1561,6 +1607,24 @@ CREATE TABLE public.email_claim_cursors (
 );
 
 COMMENT ON TABLE public.email_claim_cursors IS 'Per message, the last delivery id an email claim took; the next claim scans after it.';
+
+CREATE TABLE public.email_reservations (
+    id bigint NOT NULL,
+    reserved_at timestamp with time zone NOT NULL,
+    emails integer NOT NULL,
+    CONSTRAINT email_reservations_emails_check CHECK ((emails > 0))
+);
+
+COMMENT ON TABLE public.email_reservations IS 'One row per email claim: when it reserved budget and for how many deliveries (the rows it set reserved_at on). Rolling rate windows sum these; rows older than a day are purged.';
+
+ALTER TABLE public.email_reservations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME public.email_reservations_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 CREATE TABLE public.email_send_budget (
     id boolean DEFAULT true NOT NULL,
@@ -1782,6 +1846,9 @@ ALTER TABLE ONLY public.admins
 ALTER TABLE ONLY public.email_claim_cursors
     ADD CONSTRAINT email_claim_cursors_pkey PRIMARY KEY (message_id);
 
+ALTER TABLE ONLY public.email_reservations
+    ADD CONSTRAINT email_reservations_pkey PRIMARY KEY (id);
+
 ALTER TABLE ONLY public.email_send_budget
     ADD CONSTRAINT email_send_budget_pkey PRIMARY KEY (id);
 
@@ -1815,13 +1882,13 @@ ALTER TABLE ONLY public.user_sessions
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 
+CREATE INDEX email_reservations_reserved_at_idx ON public.email_reservations USING btree (reserved_at);
+
 CREATE INDEX message_deliveries_email_claim_idx ON public.message_deliveries USING btree (message_id, id) WHERE ((channel = 'email'::text) AND (status = 'queued'::text));
 
 CREATE INDEX message_deliveries_lease_idx ON public.message_deliveries USING btree (lease_expires_at) WHERE (status = 'sending'::text);
 
 CREATE INDEX message_deliveries_message_status_idx ON public.message_deliveries USING btree (message_id, status, id);
-
-CREATE INDEX message_deliveries_reserved_at_idx ON public.message_deliveries USING btree (reserved_at) WHERE (reserved_at IS NOT NULL);
 
 CREATE INDEX message_deliveries_sending_batch_idx ON public.message_deliveries USING btree (batch_id) WHERE (status = 'sending'::text);
 
@@ -1851,6 +1918,8 @@ CREATE TRIGGER user_activity_from_users AFTER INSERT OR UPDATE OF plan, trial_en
 
 CREATE TRIGGER users_before_write BEFORE INSERT OR UPDATE ON public.users FOR EACH ROW EXECUTE FUNCTION public.users_before_write();
 
+CREATE TRIGGER users_remove_deliveries AFTER DELETE ON public.users REFERENCING OLD TABLE AS old_users FOR EACH STATEMENT EXECUTE FUNCTION public.remove_deleted_users_deliveries();
+
 ALTER TABLE ONLY public.admins
     ADD CONSTRAINT admins_user_id_fkey FOREIGN KEY (user_id) REFERENCES auth.users(id) ON DELETE CASCADE;
 
@@ -1859,9 +1928,6 @@ ALTER TABLE ONLY public.email_claim_cursors
 
 ALTER TABLE ONLY public.message_deliveries
     ADD CONSTRAINT message_deliveries_message_id_fkey FOREIGN KEY (message_id) REFERENCES public.messages(id) ON DELETE CASCADE;
-
-ALTER TABLE ONLY public.message_deliveries
-    ADD CONSTRAINT message_deliveries_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE CASCADE;
 
 ALTER TABLE ONLY public.messages
     ADD CONSTRAINT messages_created_by_admin_id_fkey FOREIGN KEY (created_by_admin_id) REFERENCES auth.users(id) ON DELETE SET NULL;
@@ -1892,6 +1958,10 @@ ALTER TABLE public.admins ENABLE ROW LEVEL SECURITY;
 CREATE POLICY "admins: the admin reads the list" ON public.admins FOR SELECT TO authenticated USING (( SELECT public.is_admin() AS is_admin));
 
 ALTER TABLE public.email_claim_cursors ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE public.email_reservations ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY "email_reservations: the admin reads every reservation" ON public.email_reservations FOR SELECT TO authenticated USING (( SELECT public.is_admin() AS is_admin));
 
 ALTER TABLE public.email_send_budget ENABLE ROW LEVEL SECURITY;
 
@@ -2089,6 +2159,9 @@ GRANT ALL ON FUNCTION public.record_email_batch(p_batch_id uuid, p_results jsonb
 REVOKE ALL ON FUNCTION public.refresh_error_summary(p_message_id bigint, p_prefix text) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.refresh_error_summary(p_message_id bigint, p_prefix text) TO service_role;
 
+REVOKE ALL ON FUNCTION public.remove_deleted_users_deliveries() FROM PUBLIC;
+GRANT ALL ON FUNCTION public.remove_deleted_users_deliveries() TO service_role;
+
 REVOKE ALL ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) TO authenticated;
 GRANT ALL ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) TO service_role;
@@ -2123,6 +2196,13 @@ GRANT ALL ON TABLE public.admins TO service_role;
 GRANT SELECT ON TABLE public.admins TO authenticated;
 
 GRANT ALL ON TABLE public.email_claim_cursors TO service_role;
+
+GRANT ALL ON TABLE public.email_reservations TO service_role;
+GRANT SELECT ON TABLE public.email_reservations TO authenticated;
+
+GRANT ALL ON SEQUENCE public.email_reservations_id_seq TO anon;
+GRANT ALL ON SEQUENCE public.email_reservations_id_seq TO authenticated;
+GRANT ALL ON SEQUENCE public.email_reservations_id_seq TO service_role;
 
 GRANT ALL ON TABLE public.email_send_budget TO service_role;
 

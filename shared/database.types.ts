@@ -46,6 +46,25 @@ export type Database = {
           },
         ]
       }
+      email_reservations: {
+        Row: {
+          emails: number
+          id: number
+          reserved_at: string
+        }
+        ComputedFields: never
+        Insert: {
+          emails: number
+          id?: never
+          reserved_at: string
+        }
+        Update: {
+          emails?: number
+          id?: never
+          reserved_at?: string
+        }
+        Relationships: []
+      }
       email_send_budget: {
         Row: {
           id: boolean
@@ -124,13 +143,6 @@ export type Database = {
             columns: ['message_id']
             isOneToOne: false
             referencedRelation: 'messages'
-            referencedColumns: ['id']
-          },
-          {
-            foreignKeyName: 'message_deliveries_user_id_fkey'
-            columns: ['user_id']
-            isOneToOne: false
-            referencedRelation: 'users'
             referencedColumns: ['id']
           },
         ]

@@ -193,6 +193,24 @@ it('gives up after five attempts and fails the batch with its last cause', async
   expect(row!.error).toMatch(/^provider_error: HTTP 502.*\(gave up after 5 attempts\)$/)
 })
 
+it('counts in its summary the rows of an expired batch it fails for having no attempts left', async () => {
+  const clock = testClock()
+  await createRecipients(db.sql, 2, 'stranded')
+  const id = await queueMessage(db.sql, clock.now())
+  await db.sql`select public.fan_out_next_message(${clock.now()})`
+  // Its drainer stopped during the last attempt, before recording what the provider answered.
+  await db.sql`select public.claim_email_batch(10, 600, null, null, 5, ${clock.now()})`
+  await db.sql`update public.message_deliveries set attempts = 5 where status = 'sending'`
+  clock.advance(601_000)
+
+  const summary = await drain(clock)
+
+  expect(summary).toMatchObject({ failed: 2, sent: 0 })
+  expect(resend.calls).toHaveLength(0)
+  expect(await emailStatusCounts(db.sql, id)).toEqual({ failed: 2 })
+  expect((await messageRow(db.sql, id)).error_summary).toBe('2 email failed (outcome_unknown)')
+})
+
 it('fails the message as a whole when the provider rejects the credentials', async () => {
   const clock = testClock()
   await createRecipients(db.sql, 3, 'locked')

@@ -27,6 +27,8 @@ export type Claim =
       attempt: number
       deliveries: ClaimedDelivery[]
       skipped: number
+      /** Rows of an expired batch this claim ended as failed, out of attempts. */
+      failed?: number
     }
 
 export interface ClaimOptions {

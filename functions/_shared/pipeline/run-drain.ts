@@ -138,6 +138,12 @@ export async function runDrain(deps: DrainDeps): Promise<DrainSummary> {
   return summary
 }
 
+// One worker's loop. Each batch is recorded while the provider is sending the next one, so the
+// database work of a batch overlaps the network round trip of the next, and a claim still never
+// runs beside another statement of the same worker. The next batch is claimed only once the
+// provider has answered for the previous one: a cancel, a retraction or the kill switch reaches
+// every batch claimed after it, as when each batch was recorded before the next claim. A worker
+// killed in between leaves two batches to be re-claimed after their leases, with the same keys.
 async function sendBatches(
   deps: DrainDeps,
   summary: DrainSummary,
@@ -156,27 +162,42 @@ async function sendBatches(
     maxPerHour: settings.limits.maxPerHour,
     maxAttempts: settings.retry.maxAttempts,
   }
+  let unrecorded: SentBatch | undefined
+  const finish = async (stop: DrainStop, next: string | null) => {
+    if (unrecorded) await recordSentBatch(deps, summary, unrecorded, now)
+    return { stop, next }
+  }
 
   for (;;) {
-    if (outOfTime()) return { stop: 'time_budget', next: now().toISOString() }
-    if (emailDisabledByEnv(deps.env)) return { stop: 'email_disabled', next: null }
+    if (outOfTime()) return finish('time_budget', now().toISOString())
+    if (emailDisabledByEnv(deps.env)) return finish('email_disabled', null)
 
     const claimStarted = performance.now()
     const claim = await claimEmailBatch(deps.sql, claimOptions, now())
     deps.observeClaim?.(performance.now() - claimStarted)
-    if (claim.outcome === 'idle') return { stop: 'idle', next: null }
-    if (claim.outcome === 'disabled') return { stop: 'email_disabled', next: null }
+    if (claim.outcome === 'idle') return finish('idle', null)
+    if (claim.outcome === 'disabled') return finish('email_disabled', null)
     if (claim.outcome === 'deferred') {
       const next = claim.next_batch_at ? new Date(claim.next_batch_at).toISOString() : null
-      return { stop: 'budget', next }
+      return finish('budget', next)
     }
 
     summary.skipped += claim.skipped
+    summary.failed += claim.failed ?? 0
     if (!claim.batch_id || claim.deliveries.length === 0) continue
 
-    const stop = await sendClaimedBatch(deps, summary, rendered, claim, now)
-    if (stop) return { stop, next: null }
+    const sending = sendClaimedBatch(deps, summary, rendered, claim)
+    if (unrecorded) await recordSentBatch(deps, summary, unrecorded, now)
+    unrecorded = await sending
+
+    if (unrecorded.outcome.kind === 'unauthorized') return finish('credentials_rejected', null)
   }
+}
+
+interface SentBatch {
+  claim: Extract<Claim, { outcome: 'claimed' | 'reclaimed' }>
+  count: number
+  outcome: BatchOutcome
 }
 
 async function sendClaimedBatch(
@@ -184,8 +205,7 @@ async function sendClaimedBatch(
   summary: DrainSummary,
   rendered: Map<number, RenderedMessage>,
   claim: Extract<Claim, { outcome: 'claimed' | 'reclaimed' }>,
-  now: () => Date,
-): Promise<DrainStop | undefined> {
+): Promise<SentBatch> {
   const batchId = claim.batch_id!
   let content = rendered.get(claim.message_id)
   if (!content) {
@@ -220,26 +240,19 @@ async function sendClaimedBatch(
 
   switch (outcome.kind) {
     case 'delivered': {
-      const results = outcome.results.map((result) =>
-        'providerMessageId' in result
-          ? { id: result.deliveryId, provider_message_id: result.providerMessageId }
-          : { id: result.deliveryId, error: result.error },
-      )
-      const failures = results.filter((result) => result.error)
+      const failures = outcome.results.flatMap((result) => ('error' in result ? [result] : []))
       deps.emailLog.record({
         ...entry,
-        sent: results.length - failures.length,
+        sent: outcome.results.length - failures.length,
         failed: failures.length,
-        provider_ids: results.flatMap((result) => result.provider_message_id ?? []),
+        provider_ids: outcome.results.flatMap((result) =>
+          'providerMessageId' in result ? [result.providerMessageId] : [],
+        ),
         ...(failures.length > 0 ? { detail: failures[0]!.error } : {}),
       })
-      const recorded = await recordEmailBatch(deps.sql, batchId, results, now())
-      summary.sent += recorded.sent
-      summary.failed += recorded.failed
-      return undefined
+      break
     }
-
-    case 'transient': {
+    case 'transient':
       deps.emailLog.record({
         ...entry,
         cause: outcome.cause,
@@ -248,6 +261,39 @@ async function sendClaimedBatch(
           ? { retry_after_seconds: outcome.retryAfterSeconds }
           : {}),
       })
+      break
+    case 'rejected':
+      deps.emailLog.record({ ...entry, cause: outcome.cause, detail: outcome.detail })
+      break
+    case 'unauthorized':
+      deps.emailLog.record({ ...entry, cause: 'credentials_rejected', detail: outcome.detail })
+      break
+  }
+  return { claim, count: emails.length, outcome }
+}
+
+/** Writes what the provider answered for a batch into its deliveries (and message). */
+async function recordSentBatch(
+  deps: DrainDeps,
+  summary: DrainSummary,
+  { claim, count, outcome }: SentBatch,
+  now: () => Date,
+): Promise<void> {
+  const batchId = claim.batch_id!
+  switch (outcome.kind) {
+    case 'delivered': {
+      const results = outcome.results.map((result) =>
+        'providerMessageId' in result
+          ? { id: result.deliveryId, provider_message_id: result.providerMessageId }
+          : { id: result.deliveryId, error: result.error },
+      )
+      const recorded = await recordEmailBatch(deps.sql, batchId, results, now())
+      summary.sent += recorded.sent
+      summary.failed += recorded.failed
+      return
+    }
+
+    case 'transient': {
       const retry = await retryEmailBatchLater(
         deps.sql,
         batchId,
@@ -257,23 +303,20 @@ async function sendClaimedBatch(
         now(),
       )
       if (retry.outcome === 'retry') summary.retries_scheduled += 1
-      if (retry.outcome === 'failed') summary.failed += emails.length
-      return undefined
+      if (retry.outcome === 'failed') summary.failed += count
+      return
     }
 
-    case 'rejected': {
-      deps.emailLog.record({ ...entry, cause: outcome.cause, detail: outcome.detail })
+    case 'rejected':
       summary.failed += await failEmailBatch(
         deps.sql,
         batchId,
         formatError(outcome.cause, outcome.detail),
         now(),
       )
-      return undefined
-    }
+      return
 
-    case 'unauthorized': {
-      deps.emailLog.record({ ...entry, cause: 'credentials_rejected', detail: outcome.detail })
+    case 'unauthorized':
       await failMessage(
         deps.sql,
         claim.message_id,
@@ -281,9 +324,8 @@ async function sendClaimedBatch(
         now(),
       )
       summary.messages_failed += 1
-      summary.failed += emails.length
-      return 'credentials_rejected'
-    }
+      summary.failed += count
+      return
   }
 }
 
