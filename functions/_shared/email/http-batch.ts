@@ -25,13 +25,20 @@ export async function postBatch(
   request: HttpBatchRequest,
   fetchFunction: FetchFunction = fetch,
 ): Promise<HttpBatchAnswer> {
-  const deadline = AbortSignal.timeout(request.timeoutMs)
+  // A timer of our own, cleared once the answer is read: AbortSignal.timeout would keep every
+  // request's signal, and what hangs on it, alive until the timeout elapses, so a drain sending
+  // dozens of batches a second held the last thirty seconds of them in memory.
+  const deadline = new AbortController()
+  const timer = setTimeout(
+    () => deadline.abort(new DOMException('The provider did not answer in time.', 'TimeoutError')),
+    request.timeoutMs,
+  )
   try {
     const response = await fetchFunction(request.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...request.headers },
       body: JSON.stringify(request.body),
-      signal: deadline,
+      signal: deadline.signal,
     })
     // The body is read under the same deadline: a server that stalls or drops the connection
     // halfway through its answer is as unknown as one that never answered.
@@ -43,7 +50,9 @@ export async function postBatch(
       body: parseJson(text),
     }
   } catch (error) {
-    return networkFailure(error, deadline.aborted, request.timeoutMs)
+    return networkFailure(error, deadline.signal.aborted, request.timeoutMs)
+  } finally {
+    clearTimeout(timer)
   }
 }
 
