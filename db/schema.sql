@@ -406,12 +406,16 @@ CREATE TABLE public.messages (
     email_failed integer DEFAULT 0 NOT NULL,
     email_skipped integer DEFAULT 0 NOT NULL,
     email_cancelled integer DEFAULT 0 NOT NULL,
+    fan_out_chunks integer,
+    fan_out_chunks_done integer DEFAULT 0 NOT NULL,
     CONSTRAINT messages_body_markdown_check CHECK ((char_length(body_markdown) <= 50000)),
     CONSTRAINT messages_channel_check CHECK ((channel = ANY (ARRAY['in_app'::text, 'email'::text, 'both'::text]))),
     CONSTRAINT messages_check CHECK (((status = 'draft'::text) OR (queued_at IS NOT NULL))),
     CONSTRAINT messages_check1 CHECK (((expires_at IS NULL) OR (expires_at > created_at))),
     CONSTRAINT messages_check2 CHECK (((retracted_at IS NULL) OR (channel = ANY (ARRAY['in_app'::text, 'both'::text])))),
     CONSTRAINT messages_error_summary_check CHECK ((char_length(error_summary) <= 512)),
+    CONSTRAINT messages_fan_out_chunks_check CHECK (((fan_out_chunks >= 1) AND (fan_out_chunks <= 4096))),
+    CONSTRAINT messages_fan_out_chunks_done_check CHECK ((fan_out_chunks_done >= 0)),
     CONSTRAINT messages_filters_json_check CHECK ((jsonb_typeof(filters_json) = 'object'::text)),
     CONSTRAINT messages_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'queued'::text, 'sending'::text, 'sent'::text, 'failed'::text, 'cancelled'::text]))),
     CONSTRAINT messages_subject_check CHECK ((char_length(subject) <= 200)),
@@ -437,6 +441,10 @@ COMMENT ON COLUMN public.messages.expires_at IS 'After this instant its banners 
 COMMENT ON COLUMN public.messages.retracted_at IS 'When the admin withdrew its banners.';
 
 COMMENT ON COLUMN public.messages.email_queued IS 'Per-channel delivery counters, one per status, kept exact by triggers on message_deliveries.';
+
+COMMENT ON COLUMN public.messages.fan_out_chunks IS 'Into how many user id ranges the fan-out cuts the audience; set by its first chunk.';
+
+COMMENT ON COLUMN public.messages.fan_out_chunks_done IS 'Ranges fanned out so far.';
 
 CREATE FUNCTION public.cancel_message(p_message_id bigint, p_now timestamp with time zone DEFAULT now()) RETURNS public.messages
     LANGUAGE plpgsql SECURITY DEFINER
@@ -930,15 +938,23 @@ $$;
 
 COMMENT ON FUNCTION public.fail_message(p_message_id bigint, p_error text, p_now timestamp with time zone) IS 'Fails a message as a whole, with its unfinished deliveries, when the job cannot go on.';
 
-CREATE FUNCTION public.fan_out_next_message(p_now timestamp with time zone DEFAULT now()) RETURNS jsonb
+CREATE FUNCTION public.fan_out_next_message(p_now timestamp with time zone DEFAULT now(), p_chunk_users integer DEFAULT 100000) RETURNS jsonb
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
 declare
   v_message public.messages;
+  v_chunks integer;
+  v_chunk integer;
+  v_from uuid;
+  v_before uuid;
   v_rows bigint;
   v_error text;
 begin
+  if p_chunk_users < 1 then
+    raise exception 'fan_out_next_message: p_chunk_users must be positive';
+  end if;
+
   select * into v_message from public.messages
   where status = 'queued'
   order by queued_at, id
@@ -949,30 +965,48 @@ begin
     return null;
   end if;
 
+  v_chunks := coalesce(
+    v_message.fan_out_chunks,
+    least(4096, greatest(1, ceil(coalesce(v_message.target_count_estimate, 0)::numeric
+                                 / p_chunk_users)::integer))
+  );
+  v_chunk := v_message.fan_out_chunks_done;
+  v_from := public.fan_out_range_start(v_chunk, v_chunks);
+  v_before := case when v_chunk + 1 < v_chunks
+    then public.fan_out_range_start(v_chunk + 1, v_chunks) end;
+
   begin
-    -- A message that has no deliveries yet (every first run) takes the plain insert; speculative
-    -- insertion (on conflict) costs about as much again per row. Rows can only exist already if a
-    -- run was interrupted in a way that left the message queued, and then the conflict clause
-    -- keeps the re-run from adding duplicates.
-    if not exists (select 1 from public.message_deliveries where message_id = v_message.id) then
-      insert into public.message_deliveries (message_id, user_id, channel, status, sent_at, created_at)
+    -- A range with no rows yet (every first run) takes the plain insert; speculative insertion
+    -- (on conflict) costs about as much again per row. Every range done already (a message put
+    -- back to queued by hand) adds nothing and only settles the status.
+    if v_chunk >= v_chunks then
+      v_rows := 0;
+    elsif not exists (
+      select 1 from public.message_deliveries
+      where message_id = v_message.id and user_id >= v_from
+        and (v_before is null or user_id < v_before)
+    ) then
+      insert into public.message_deliveries
+        (message_id, user_id, channel, status, sent_at, created_at)
       select v_message.id, a.user_id, a.channel,
              case when a.channel = 'in_app' then 'sent' else 'queued' end,
              case when a.channel = 'in_app' then p_now end,
              p_now
-      from public.resolve_audience(v_message.filters_json, p_now) a
+      from public.resolve_audience_range(v_message.filters_json, p_now, v_from, v_before) a
       where v_message.channel = 'both' or a.channel = v_message.channel;
+      get diagnostics v_rows = row_count;
     else
-      insert into public.message_deliveries (message_id, user_id, channel, status, sent_at, created_at)
+      insert into public.message_deliveries
+        (message_id, user_id, channel, status, sent_at, created_at)
       select v_message.id, a.user_id, a.channel,
              case when a.channel = 'in_app' then 'sent' else 'queued' end,
              case when a.channel = 'in_app' then p_now end,
              p_now
-      from public.resolve_audience(v_message.filters_json, p_now) a
+      from public.resolve_audience_range(v_message.filters_json, p_now, v_from, v_before) a
       where v_message.channel = 'both' or a.channel = v_message.channel
       on conflict (message_id, user_id, channel) do nothing;
+      get diagnostics v_rows = row_count;
     end if;
-    get diagnostics v_rows = row_count;
   exception
     when query_canceled then
       raise;
@@ -981,16 +1015,26 @@ begin
   end;
 
   if v_error is not null then
+    -- Emails of the ranges already fanned out fail with the message; nothing claims them now.
+    update public.message_deliveries set status = 'failed', error = v_error
+    where message_id = v_message.id and status = 'queued';
     update public.messages set status = 'failed', completed_at = p_now, updated_at = p_now,
       error_summary = v_error
     where id = v_message.id;
     return jsonb_build_object('message_id', v_message.id, 'status', 'failed', 'error', v_error);
   end if;
 
-  -- The counters were moved by the insert's trigger; a message with nothing left to email is done.
+  -- The counters were moved by the insert's trigger. After the last range, a message with
+  -- nothing left to email is done.
   update public.messages m set
-    status = case when m.email_queued = 0 then 'sent' else 'sending' end,
-    completed_at = case when m.email_queued = 0 then p_now end,
+    fan_out_chunks = v_chunks,
+    fan_out_chunks_done = least(v_chunk + 1, v_chunks),
+    status = case
+      when v_chunk + 1 < v_chunks then 'queued'
+      when m.email_queued = 0 then 'sent'
+      else 'sending'
+    end,
+    completed_at = case when v_chunk + 1 >= v_chunks and m.email_queued = 0 then p_now end,
     updated_at = p_now
   where m.id = v_message.id
   returning * into v_message;
@@ -999,13 +1043,25 @@ begin
     'message_id', v_message.id,
     'status', v_message.status,
     'inserted', v_rows,
+    'chunk', least(v_chunk + 1, v_chunks),
+    'chunks', v_chunks,
     'in_app', v_message.in_app_sent,
     'email', v_message.email_queued
   );
 end
 $$;
 
-COMMENT ON FUNCTION public.fan_out_next_message(p_now timestamp with time zone) IS 'Fans the oldest queued message out into message_deliveries (set-based, idempotent); null if none.';
+COMMENT ON FUNCTION public.fan_out_next_message(p_now timestamp with time zone, p_chunk_users integer) IS 'Fans the next user id range of the oldest queued message out into deliveries.';
+
+CREATE FUNCTION public.fan_out_range_start(p_chunk integer, p_chunks integer) RETURNS uuid
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select (lpad(to_hex((p_chunk::bigint * 4294967296) / p_chunks), 8, '0')
+          || '-0000-0000-0000-000000000000')::uuid
+$$;
+
+COMMENT ON FUNCTION public.fan_out_range_start(p_chunk integer, p_chunks integer) IS 'The first user id of fan-out range p_chunk (from 0) when the uuid space is cut into p_chunks.';
 
 CREATE FUNCTION public.hour_number(p_at timestamp with time zone) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1365,6 +1421,23 @@ end
 $$;
 
 COMMENT ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) IS 'Recipients of a filter set, one row per user and channel: in_app for every matching user not deleted; email for those of them with a reachable address (not opted out, bounced or invalid).';
+
+CREATE FUNCTION public.resolve_audience_range(p_filters jsonb, p_now timestamp with time zone, p_from uuid, p_before uuid) RETURNS TABLE(user_id uuid, channel text)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    SET jit TO 'off'
+    AS $_$
+begin
+  return query execute format(
+    'select a.user_id, unnest(case when a.email_reachable then array[''in_app'', ''email'']'
+    ' else array[''in_app''] end) from public.user_activity a'
+    ' where a.user_id >= $3 and ($4::uuid is null or a.user_id < $4) and %s',
+    public.audience_predicate(p_filters)
+  ) using p_now, public.hour_number(p_now), p_from, p_before;
+end
+$_$;
+
+COMMENT ON FUNCTION public.resolve_audience_range(p_filters jsonb, p_now timestamp with time zone, p_from uuid, p_before uuid) IS 'resolve_audience for the users whose id is in [p_from, p_before), for a chunked fan-out.';
 
 CREATE FUNCTION public.retract_message(p_message_id bigint, p_now timestamp with time zone DEFAULT now()) RETURNS public.messages
     LANGUAGE plpgsql SECURITY DEFINER
@@ -2121,8 +2194,11 @@ GRANT ALL ON FUNCTION public.estimate_audience(p_filters jsonb, p_now timestamp 
 REVOKE ALL ON FUNCTION public.fail_message(p_message_id bigint, p_error text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.fail_message(p_message_id bigint, p_error text, p_now timestamp with time zone) TO service_role;
 
-REVOKE ALL ON FUNCTION public.fan_out_next_message(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.fan_out_next_message(p_now timestamp with time zone) TO service_role;
+REVOKE ALL ON FUNCTION public.fan_out_next_message(p_now timestamp with time zone, p_chunk_users integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.fan_out_next_message(p_now timestamp with time zone, p_chunk_users integer) TO service_role;
+
+REVOKE ALL ON FUNCTION public.fan_out_range_start(p_chunk integer, p_chunks integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.fan_out_range_start(p_chunk integer, p_chunks integer) TO service_role;
 
 REVOKE ALL ON FUNCTION public.hour_number(p_at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.hour_number(p_at timestamp with time zone) TO authenticated;
@@ -2165,6 +2241,9 @@ GRANT ALL ON FUNCTION public.remove_deleted_users_deliveries() TO service_role;
 REVOKE ALL ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) TO authenticated;
 GRANT ALL ON FUNCTION public.resolve_audience(p_filters jsonb, p_now timestamp with time zone) TO service_role;
+
+REVOKE ALL ON FUNCTION public.resolve_audience_range(p_filters jsonb, p_now timestamp with time zone, p_from uuid, p_before uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.resolve_audience_range(p_filters jsonb, p_now timestamp with time zone, p_from uuid, p_before uuid) TO service_role;
 
 REVOKE ALL ON FUNCTION public.retract_message(p_message_id bigint, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION public.retract_message(p_message_id bigint, p_now timestamp with time zone) TO authenticated;

@@ -162,6 +162,8 @@ export type Database = {
           email_skipped: number
           error_summary: string | null
           expires_at: string | null
+          fan_out_chunks: number | null
+          fan_out_chunks_done: number
           filters_json: NonNullable<Json>
           id: number
           in_app_cancelled: number
@@ -194,6 +196,8 @@ export type Database = {
           email_skipped?: number
           error_summary?: string | null
           expires_at?: string | null
+          fan_out_chunks?: number | null
+          fan_out_chunks_done?: number
           filters_json?: NonNullable<Json>
           id?: never
           in_app_cancelled?: number
@@ -225,6 +229,8 @@ export type Database = {
           email_skipped?: number
           error_summary?: string | null
           expires_at?: string | null
+          fan_out_chunks?: number | null
+          fan_out_chunks_done?: number
           filters_json?: NonNullable<Json>
           id?: never
           in_app_cancelled?: number
@@ -514,6 +520,8 @@ export type Database = {
           email_skipped: number
           error_summary: string | null
           expires_at: string | null
+          fan_out_chunks: number | null
+          fan_out_chunks_done: number
           filters_json: NonNullable<Json>
           id: number
           in_app_cancelled: number
@@ -585,7 +593,8 @@ export type Database = {
         Args: { p_error: string; p_message_id: number; p_now?: string }
         Returns: undefined
       }
-      fan_out_next_message: { Args: { p_now?: string }; Returns: Json }
+      fan_out_next_message: { Args: { p_chunk_users?: number; p_now?: string }; Returns: Json }
+      fan_out_range_start: { Args: { p_chunk: number; p_chunks: number }; Returns: string }
       hour_number: { Args: { p_at: string }; Returns: number }
       is_admin: { Args: Record<PropertyKey, never>; Returns: boolean }
       is_plausible_email: { Args: { p_email: string }; Returns: boolean }
@@ -610,6 +619,8 @@ export type Database = {
           email_skipped: number
           error_summary: string | null
           expires_at: string | null
+          fan_out_chunks: number | null
+          fan_out_chunks_done: number
           filters_json: NonNullable<Json>
           id: number
           in_app_cancelled: number
@@ -647,6 +658,13 @@ export type Database = {
           user_id: string
         }[]
       }
+      resolve_audience_range: {
+        Args: { p_before: string; p_filters: Json; p_from: string; p_now: string }
+        Returns: {
+          channel: string
+          user_id: string
+        }[]
+      }
       retract_message: {
         Args: { p_message_id: number; p_now?: string }
         Returns: {
@@ -663,6 +681,8 @@ export type Database = {
           email_skipped: number
           error_summary: string | null
           expires_at: string | null
+          fan_out_chunks: number | null
+          fan_out_chunks_done: number
           filters_json: NonNullable<Json>
           id: number
           in_app_cancelled: number

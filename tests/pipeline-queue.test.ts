@@ -66,6 +66,39 @@ describe('fan-out', () => {
     expect(total!.n).toBe(11)
   })
 
+  it('fans a large audience out in ranges, each its own transaction, and a repeated range adds nothing', async () => {
+    const clock = testClock()
+    await createRecipients(db.sql, 40, 'ranged')
+    const id = await queueMessage(db.sql, clock.now(), { channel: 'both' })
+    const fanOut = async () => {
+      const [row] = await db.sql<{ r: Record<string, unknown> }[]>`
+        select public.fan_out_next_message(${clock.now()}, 10) as r
+      `
+      return row!.r
+    }
+
+    const steps = [await fanOut(), await fanOut(), await fanOut()]
+    expect(steps.map((step) => [step.chunk, step.chunks, step.status])).toEqual([
+      [1, 4, 'queued'],
+      [2, 4, 'queued'],
+      [3, 4, 'queued'],
+    ])
+    // As if the run that fanned the third range out had died after its commit but was counted
+    // once more: the range is inserted again with nothing new.
+    await db.sql`update public.messages set fan_out_chunks_done = 2 where id = ${id}`
+    expect(await fanOut()).toMatchObject({ chunk: 3, inserted: 0, status: 'queued' })
+    expect(await fanOut()).toMatchObject({ chunk: 4, status: 'sending' })
+
+    const inserted = steps.reduce((sum, step) => sum + Number(step.inserted), 0)
+    expect(inserted).toBeGreaterThan(0)
+    const [rows] = await db.sql<{ n: number; users: number }[]>`
+      select count(*)::integer as n, count(distinct user_id)::integer as users
+      from public.message_deliveries where message_id = ${id}
+    `
+    expect(rows).toEqual({ n: 80, users: 40 })
+    expect(await messageRow(db.sql, id)).toMatchObject({ in_app_sent: 40, email_queued: 40 })
+  })
+
   it('sends an in-app-only message as soon as it is fanned out', async () => {
     const clock = testClock()
     await createRecipients(db.sql, 3, 'banner')

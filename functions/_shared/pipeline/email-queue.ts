@@ -40,6 +40,7 @@ export interface ClaimOptions {
   maxAttempts: number
 }
 
+/** One range of the oldest queued message; its status stays queued while ranges remain. */
 export async function fanOutNextMessage(
   sql: Sql,
   now: Date,
