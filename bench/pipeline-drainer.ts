@@ -9,7 +9,7 @@ import { runDrain } from '../functions/_shared/pipeline/run-drain.ts'
 
 async function main() {
   const { BENCH_DB_URL, BENCH_PROVIDER_URL, BENCH_PROVIDER_KEY, BENCH_WORKERS } = process.env
-  const workers = Number(BENCH_WORKERS ?? '2')
+  const workers = Number(BENCH_WORKERS ?? '1')
   const sql = connect(BENCH_DB_URL!, { max: workers + 1 })
   const provider = createResendProvider({
     apiKey: BENCH_PROVIDER_KEY!,
