@@ -22,6 +22,7 @@ const publicTables = [
   'user_message_state',
   'admins',
   'messaging_settings',
+  'email_reservations',
 ]
 
 let alice: UserRow
@@ -51,6 +52,7 @@ beforeAll(async () => {
     insert into public.user_message_state (user_id, message_id)
     values (${bob.id}, ${bannerForBob.id})
   `
+  await sql`insert into public.email_reservations (reserved_at, emails) values (now(), 3)`
 })
 
 describe('anon', () => {
@@ -111,6 +113,11 @@ describe('a user', () => {
     const settings = await asUser(db.sql, alice.id, (tx) => tx`select * from messaging_settings`)
     expect(admins).toEqual([])
     expect(settings).toEqual([])
+  })
+
+  it('cannot read the rate budget ledger', async () => {
+    const rows = await asUser(db.sql, alice.id, (tx) => tx`select * from email_reservations`)
+    expect(rows).toEqual([])
   })
 
   it('is not an admin', async () => {
@@ -279,6 +286,13 @@ describe('the admin', () => {
       admin.id,
       (tx) => tx`update public.messages set email_sent = 1000`,
     )
+    await expect(attempt).rejects.toThrow(/permission denied/)
+  })
+
+  it('reads the rate budget ledger but cannot write it', async () => {
+    const rows = await asUser(db.sql, admin.id, (tx) => tx`select emails from email_reservations`)
+    expect(rows).toEqual([{ emails: 3 }])
+    const attempt = asUser(db.sql, admin.id, (tx) => tx`delete from public.email_reservations`)
     await expect(attempt).rejects.toThrow(/permission denied/)
   })
 
