@@ -273,7 +273,7 @@ function renderMarkdown(result: PipelineResult): string {
     '',
     '| measure | result | baseline | target | |',
     '|---|---|---|---|---|',
-    `| fan-out (rows/s) | ${result.fan_out.rows_per_second} (${result.fan_out.rows} rows in ${result.fan_out.chunks} ranges, ${result.fan_out.seconds} s) | ${result.fan_out.baseline_rows_per_second} (${result.fan_out.baseline_seconds} s) | ratio ≥ ${limits.fanOutRatio}: ${result.fan_out.ratio} | ${mark(result.passed.fan_out_ratio)} |`,
+    `| fan-out (rows/s) | ${result.fan_out.rows_per_second} (${result.fan_out.rows} rows, ${result.fan_out.chunks} range(s), ${result.fan_out.seconds} s) | ${result.fan_out.baseline_rows_per_second} (${result.fan_out.baseline_seconds} s) | ratio ≥ ${limits.fanOutRatio}: ${result.fan_out.ratio} | ${mark(result.passed.fan_out_ratio)} |`,
     `| fan-out vs. the same insert with the same foreign keys | | ${result.fan_out.baseline_with_foreign_keys_rows_per_second} (${result.fan_out.baseline_with_foreign_keys_seconds} s) | ratio: ${result.fan_out.ratio_to_baseline_with_foreign_keys} | |`,
     `| drain (emails/s) | ${result.drain.emails_per_second} (${result.drain.emails} emails, ${result.drain.seconds} s) | ${result.drain.baseline_emails_per_second} (${result.drain.baseline_seconds} s) | ≥ ${limits.drainEmailsPerSecond}: ${mark(result.passed.drain_emails_per_second)}; ratio ≥ ${limits.drainRatio}: ${result.drain.ratio} | ${mark(result.passed.drain_ratio)} |`,
     `| claim p99 (ms) | ${result.claims.p99_ms} (p50 ${result.claims.p50_ms}, ${result.claims.count} claims) | first tenth ${result.claims.first_tenth_p99_ms}, last tenth ${result.claims.last_tenth_p99_ms} | ≤ ${limits.claimP99Ms}, no drift | ${mark(result.passed.claim_p99 && result.passed.claim_no_drift)} |`,
