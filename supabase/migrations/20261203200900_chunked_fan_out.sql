@@ -98,6 +98,10 @@ begin
     then public.fan_out_range_start(v_chunk + 1, v_chunks) end;
 
   begin
+    -- Rows go in in user id order, so delivery ids follow user ids: claims take rows in id order,
+    -- and the new index entries each claim and record writes for its rows (every index gets
+    -- one, as a status change is never a HOT update) land on neighbouring pages of the indexes
+    -- keyed by user id instead of on a hundred random ones.
     -- A range with no rows yet (every first run) takes the plain insert; speculative insertion
     -- (on conflict) costs about as much again per row. Every range done already (a message put
     -- back to queued by hand) adds nothing and only settles the status.
@@ -115,7 +119,8 @@ begin
              case when a.channel = 'in_app' then p_now end,
              p_now
       from public.resolve_audience_range(v_message.filters_json, p_now, v_from, v_before) a
-      where v_message.channel = 'both' or a.channel = v_message.channel;
+      where v_message.channel = 'both' or a.channel = v_message.channel
+      order by a.user_id, a.channel;
       get diagnostics v_rows = row_count;
     else
       insert into public.message_deliveries
@@ -126,6 +131,7 @@ begin
              p_now
       from public.resolve_audience_range(v_message.filters_json, p_now, v_from, v_before) a
       where v_message.channel = 'both' or a.channel = v_message.channel
+      order by a.user_id, a.channel
       on conflict (message_id, user_id, channel) do nothing;
       get diagnostics v_rows = row_count;
     end if;
