@@ -17,8 +17,7 @@
 --    deliveries.reserved_at that every claim and every record had to update, once per email.
 --  * Retracting a message that is still sending cancels its emails not yet claimed.
 --  * A claim that ends an expired batch as failed (out of attempts) says how many rows it failed.
---  * A claim carries the user ids of the rows it locks instead of reading the rows again, and a
---    record locks its batch in the statement that records it.
+--  * A claim carries the user ids of the rows it locks instead of reading the rows again.
 
 alter table public.message_deliveries drop constraint message_deliveries_user_id_fkey;
 
@@ -77,7 +76,9 @@ set search_path = ''
 as $$
   select least(coalesce(sum(emails), 0), greatest(p_cap, 0))::integer
   from public.email_reservations
-  where reserved_at > p_now - p_window
+  -- A lifted limit (null) counts nothing, as before: the ledger of a long unlimited drain grows
+  -- by a row a claim, and summing it for every claim would slow each claim down a little more.
+  where p_cap > 0 and reserved_at > p_now - p_window
 $$;
 
 -- The oldest reservations leave the window first; it holds fewer than p_limit once the running
@@ -683,15 +684,15 @@ declare
   v_message_id bigint;
 begin
   -- Rows of one batch are always locked in id order, so two writers of the same batch (a late
-  -- drainer and the one that took its batch over) wait for each other instead of deadlocking;
-  -- here in the statement that records them, instead of a pass of its own before it.
-  with locked as materialized (
-    select id from public.message_deliveries
-    where batch_id = p_batch_id and status = 'sending'
-    order by id
-    for update
-  ),
-  recorded as (
+  -- drainer and the one that took its batch over) wait for each other instead of deadlocking.
+  -- A pass of its own: joined into the update, the locked rows made the planner, which expects
+  -- about one row in flight per batch, compare every result with every row.
+  perform 1 from public.message_deliveries
+  where batch_id = p_batch_id and status = 'sending'
+  order by id
+  for update;
+
+  with recorded as (
     update public.message_deliveries d set
       status = case when r.error is null then 'sent' else 'failed' end,
       sent_at = case when r.error is null then p_now end,
@@ -699,10 +700,8 @@ begin
       error = left(r.error, 1000),
       lease_expires_at = null,
       next_attempt_at = null
-    from locked l
-    join jsonb_to_recordset(p_results) as r(id bigint, provider_message_id text, error text)
-      on r.id = l.id
-    where d.id = l.id and d.batch_id = p_batch_id and d.status = 'sending'
+    from jsonb_to_recordset(p_results) as r(id bigint, provider_message_id text, error text)
+    where d.id = r.id and d.batch_id = p_batch_id and d.status = 'sending'
     returning d.status, d.message_id
   )
   select count(*) filter (where status = 'sent'), count(*) filter (where status = 'failed'),
