@@ -1,16 +1,18 @@
 // The drainer of the pipeline benchmark, run as a process of its own so that its peak memory is
-// the drain's alone: runs the drain (several batches in flight) until the queue is empty, with the
-// limits lifted, against the fake provider the parent serves, then prints one JSON line with the
-// emails sent, the time, every claim's latency and its memory over time.
+// the drain's alone: runs the drain (with as many batches in flight as the parent asks) until the
+// queue is empty, with the limits lifted, against the fake provider the parent serves, then
+// prints one JSON line with the emails sent, the time, every claim's latency and its memory over
+// time.
 
 import { connect } from '../functions/_shared/db.ts'
 import { createResendProvider } from '../functions/_shared/email/resend-batch.ts'
 import { runDrain } from '../functions/_shared/pipeline/run-drain.ts'
 
 async function main() {
-  const { BENCH_DB_URL, BENCH_PROVIDER_URL, BENCH_PROVIDER_KEY, BENCH_WORKERS } = process.env
-  const workers = Number(BENCH_WORKERS ?? '1')
-  const sql = connect(BENCH_DB_URL!, { max: workers + 1 })
+  const { BENCH_DB_URL, BENCH_PROVIDER_URL, BENCH_PROVIDER_KEY, BENCH_BATCHES_IN_FLIGHT } =
+    process.env
+  const batchesInFlight = Number(BENCH_BATCHES_IN_FLIGHT ?? '1')
+  const sql = connect(BENCH_DB_URL!, { max: batchesInFlight + 1 })
   const provider = createResendProvider({
     apiKey: BENCH_PROVIDER_KEY!,
     baseUrl: BENCH_PROVIDER_URL!,
@@ -39,7 +41,7 @@ async function main() {
         retry: { maxAttempts: 5, baseSeconds: 30, capSeconds: 900, retryAfterCapSeconds: 3600 },
       },
       env: {},
-      workers,
+      batchesInFlight,
       observeClaim: (ms) => claims.push(ms),
     })
     sent += summary.sent

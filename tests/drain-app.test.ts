@@ -168,6 +168,13 @@ describe('drain configuration', () => {
         HIVESYNC_EMAIL_MAX_PER_HOUR: 'lots',
       }),
     ).toMatch(/^HIVESYNC_EMAIL_MAX_PER_HOUR must be a whole number/)
+    expect(
+      configError({
+        HIVESYNC_DRAIN_SECRET: secret,
+        HIVESYNC_EMAIL_PROVIDER: 'mock',
+        HIVESYNC_DRAIN_BATCHES_IN_FLIGHT: '0',
+      }),
+    ).toMatch(/^HIVESYNC_DRAIN_BATCHES_IN_FLIGHT must be a whole number from 1 to 8/)
   })
 
   it('uses the design defaults', () => {
@@ -180,6 +187,7 @@ describe('drain configuration', () => {
       outboxDir: join(dataDir, 'outbox'),
       emailLogFile: join(dataDir, 'logs', 'email.log'),
       leaseSeconds: 600,
+      batchesInFlight: 2,
       retentionDays: 90,
       limits: { maxPerMinute: 100, maxPerHour: 1000, maxMessagesPerDay: 10 },
       retry: { maxAttempts: 5, baseSeconds: 30, capSeconds: 900, retryAfterCapSeconds: 3600 },

@@ -111,7 +111,7 @@ it(
         settings: drainSettings({ limits: { maxPerMinute: null, maxPerHour: null } }),
         env: {},
         now: clock.now,
-        workers: 2,
+        batchesInFlight: 2,
       })
     }
     await Promise.all([drainer(), drainer(), drainer(), drainer()])
@@ -154,7 +154,7 @@ it(
         settings: drainSettings({ limits: { maxPerMinute: null, maxPerHour: null } }),
         env: {},
         now: clock.now,
-        workers: 2,
+        batchesInFlight: 2,
       })
     }
     try {

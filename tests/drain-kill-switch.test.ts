@@ -39,7 +39,7 @@ function providerWith(afterBatch: (call: number) => Promise<void> | void): Email
   }
 }
 
-function drain(clock: TestClock, provider: EmailProvider, env: Env) {
+function drain(clock: TestClock, provider: EmailProvider, env: Env, batchesInFlight = 1) {
   return runDrain({
     sql: db.sql,
     provider,
@@ -47,6 +47,7 @@ function drain(clock: TestClock, provider: EmailProvider, env: Env) {
     settings: drainSettings({ batchSize: 2 }),
     env,
     now: clock.now,
+    batchesInFlight,
   })
 }
 
@@ -85,5 +86,38 @@ it('stops before the next batch when HIVESYNC_EMAIL_DISABLED is set mid-send, an
 
   delete env.HIVESYNC_EMAIL_DISABLED
   expect(await drain(clock, provider, env)).toMatchObject({ sent: 1 })
+  expect((await messageRow(db.sql, id)).status).toBe('sent')
+})
+
+it('with two batches in flight, sends at most the other batch already claimed once the switch is flipped', async () => {
+  const clock = testClock()
+  await createRecipients(db.sql, 10, 'in-flight')
+  const id = await queueMessage(db.sql, clock.now())
+  let flipped = false
+  let startedAfterFlip = 0
+  const outbox = providerWith(async (call) => {
+    if (call === 1) {
+      await db.sql`update public.messaging_settings set email_disabled = true`
+      flipped = true
+    }
+  })
+  const provider: EmailProvider = {
+    ...outbox,
+    sendBatch(batch) {
+      if (flipped) startedAfterFlip += 1
+      return outbox.sendBatch(batch)
+    },
+  }
+
+  const stopped = await drain(clock, provider, {}, 2)
+  expect(stopped.stopped).toBe('email_disabled')
+  expect(stopped.batches).toBeLessThanOrEqual(2)
+  expect(startedAfterFlip).toBeLessThanOrEqual(1)
+  const counts = await emailStatusCounts(db.sql, id)
+  expect(counts).toEqual({ sent: stopped.batches * 2, queued: 10 - stopped.batches * 2 })
+
+  await db.sql`update public.messaging_settings set email_disabled = false`
+  expect(await drain(clock, provider, {}, 2)).toMatchObject({ stopped: 'idle' })
+  expect(await emailStatusCounts(db.sql, id)).toEqual({ sent: 10 })
   expect((await messageRow(db.sql, id)).status).toBe('sent')
 })

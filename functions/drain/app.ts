@@ -24,7 +24,6 @@ export interface DrainAppDeps {
   provider?: EmailProvider
   emailLog?: EmailLog
   now?: () => Date
-  workers?: number
 }
 
 export function createDrainApp(deps: DrainAppDeps): FunctionApp {
@@ -58,7 +57,7 @@ export function createDrainApp(deps: DrainAppDeps): FunctionApp {
       settings: deps.config,
       env: deps.env,
       now: deps.now,
-      workers: deps.workers,
+      batchesInFlight: deps.config.batchesInFlight,
     })
     return c.json(summary, 200)
   })

@@ -36,10 +36,16 @@ export interface DrainConfig {
   providerTimeoutMs: number
   leaseSeconds: number
   timeBudgetMs: number
+  /** Batches one drain call keeps in flight at once, each claimed and recorded on its own. */
+  batchesInFlight: number
   retentionDays: number
   limits: SendingLimits
   retry: RetryPolicy
 }
+
+// Two: while one batch waits for its claim, the other is with the provider. More add little (the
+// database does the work of every batch) and make each claim wait longer for its turn.
+export const defaultBatchesInFlight = 2
 
 export function readSendingLimits(env: Env): SendingLimits {
   return {
@@ -96,6 +102,13 @@ export function readDrainConfig(env: Env, dataDir: string): DrainConfig {
     providerTimeoutMs: readInteger(env, 'HIVESYNC_EMAIL_TIMEOUT_SECONDS', 30, 1, 120) * 1000,
     leaseSeconds: readInteger(env, 'HIVESYNC_DRAIN_LEASE_SECONDS', 600, 10),
     timeBudgetMs: readInteger(env, 'HIVESYNC_DRAIN_TIME_BUDGET_SECONDS', 100, 1, 300) * 1000,
+    batchesInFlight: readInteger(
+      env,
+      'HIVESYNC_DRAIN_BATCHES_IN_FLIGHT',
+      defaultBatchesInFlight,
+      1,
+      8,
+    ),
     retentionDays: readInteger(env, 'HIVESYNC_DELIVERY_RETENTION_DAYS', 90, 1),
     limits: readSendingLimits(env),
     retry: {

@@ -65,8 +65,12 @@ export interface DrainDeps {
   env: Env
   /** The clock every SQL call receives as p_now; tests move it instead of waiting. */
   now?: () => Date
-  /** Batches in flight at once within this run. */
-  workers?: number
+  /**
+   * Batches in flight at once within this run (one when not given). Each is claimed, sent and
+   * recorded by a loop of its own, so a cancel or the kill switch reaches every batch claimed
+   * after it, while the batches the other loops had already claimed still go out.
+   */
+  batchesInFlight?: number
   /** Told how long each claim took, for the benchmark's claim latency. */
   observeClaim?: (milliseconds: number) => void
 }
@@ -109,7 +113,7 @@ export async function runDrain(deps: DrainDeps): Promise<DrainSummary> {
     const stop = await sendBatches(deps, summary, rendered, now, outOfTime)
     stops.push(stop)
   }
-  await Promise.all(Array.from({ length: Math.max(1, deps.workers ?? 1) }, worker))
+  await Promise.all(Array.from({ length: Math.max(1, deps.batchesInFlight ?? 1) }, worker))
 
   // The most telling reason wins: a credential failure over a budget stop over running out of
   // work.
