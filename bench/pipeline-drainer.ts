@@ -2,16 +2,33 @@
 // the drain's alone: runs the drain (with as many batches in flight as the parent asks) until the
 // queue is empty, with the limits lifted, against the fake provider the parent serves, then
 // prints one JSON line with the emails sent, the time, every claim's latency and its memory over
-// time.
+// time: the RSS each second, and the memory still reachable after a full collection once a tenth
+// of the emails are claimed and again at the end, which grows only if the drain keeps something
+// per email (RSS also rises and falls with when the collector happens to run).
+
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 
 import { connect } from '../functions/_shared/db.ts'
 import { createResendProvider } from '../functions/_shared/email/resend-batch.ts'
 import { runDrain } from '../functions/_shared/pipeline/run-drain.ts'
 
+setFlagsFromString('--expose-gc')
+const collectGarbage = runInNewContext('gc') as () => void
+
+/** Bytes reachable after a full collection: the JavaScript heap and the buffers it holds. */
+function retainedBytes(): number {
+  collectGarbage()
+  const usage = process.memoryUsage()
+  return usage.heapUsed + usage.external
+}
+
 async function main() {
   const { BENCH_DB_URL, BENCH_PROVIDER_URL, BENCH_PROVIDER_KEY, BENCH_BATCHES_IN_FLIGHT } =
     process.env
   const batchesInFlight = Number(BENCH_BATCHES_IN_FLIGHT ?? '1')
+  // Claims of 100 emails each; the first measurement once a tenth of them are made.
+  const earlyClaim = Math.max(1, Math.ceil(Number(process.env.BENCH_EXPECTED_EMAILS ?? 0) / 1000))
   const sql = connect(BENCH_DB_URL!, { max: batchesInFlight + 1 })
   const provider = createResendProvider({
     apiKey: BENCH_PROVIDER_KEY!,
@@ -21,6 +38,7 @@ async function main() {
 
   const claims: number[] = []
   const rss: number[] = []
+  let retainedEarly = 0
   const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 1_000)
   let sent = 0
   let failed = 0
@@ -42,7 +60,10 @@ async function main() {
       },
       env: {},
       batchesInFlight,
-      observeClaim: (ms) => claims.push(ms),
+      observeClaim: (ms) => {
+        claims.push(ms)
+        if (claims.length === earlyClaim) retainedEarly = retainedBytes()
+      },
     })
     sent += summary.sent
     failed += summary.failed
@@ -51,6 +72,7 @@ async function main() {
   const seconds = (performance.now() - started) / 1000
   clearInterval(sampler)
   rss.push(process.memoryUsage().rss)
+  const retainedEnd = retainedBytes()
   await sql.end()
 
   process.stdout.write(
@@ -61,6 +83,8 @@ async function main() {
       claims,
       rss,
       max_rss_bytes: process.resourceUsage().maxRSS * 1024,
+      retained_early_bytes: retainedEarly,
+      retained_end_bytes: retainedEnd,
     })}\n`,
   )
 }

@@ -90,7 +90,7 @@ async function runPipelineBench(context: BenchContext): Promise<void> {
   // and its dirty pages written out while the drain runs, on the drain's time.
   await sql`drop table public.bench_deliveries`
   await sql`checkpoint`
-  const drain = await drainInChild(context.databaseUrl)
+  const drain = await drainInChild(context.databaseUrl, bare.emails)
 
   const claims = drain.claims
   const tenth = Math.max(1, Math.floor(claims.length / 10))
@@ -136,10 +136,13 @@ async function runPipelineBench(context: BenchContext): Promise<void> {
       first_sample_mb: round(rssMb[0] ?? 0, 1),
       last_sample_mb: round(rssMb.at(-1) ?? 0, 1),
       samples: rssMb.length,
-      // Flat: the second half of the drain peaks no higher than 10 % over the first half, which
-      // holds the start-up growth; memory that rose with the emails sent would show here.
       first_half_peak_mb: round(Math.max(...rssMb.slice(0, half)), 1),
       second_half_peak_mb: round(Math.max(...rssMb.slice(half)), 1),
+      // Flat: what is still reachable after a full collection at the end of the drain is no more
+      // than 10 % over what it was a tenth of the way in. Memory kept per email sent shows here;
+      // the RSS peaks of the two halves differ by how much garbage waited for the collector.
+      retained_early_mb: round(drain.retained_early_bytes / 2 ** 20, 1),
+      retained_end_mb: round(drain.retained_end_bytes / 2 ** 20, 1),
       samples_mb: rssMb.map((mb) => round(mb, 1)),
     },
     limits,
@@ -154,7 +157,7 @@ async function runPipelineBench(context: BenchContext): Promise<void> {
       result.claims.last_tenth_p99_ms <=
       Math.max(limits.claimP99Ms, 2 * result.claims.first_tenth_p99_ms),
     peak_rss: result.memory.peak_rss_mb <= limits.peakRssMb,
-    rss_flat: result.memory.second_half_peak_mb <= 1.1 * result.memory.first_half_peak_mb,
+    memory_flat: result.memory.retained_end_mb <= 1.1 * result.memory.retained_early_mb,
   }
 
   const files = writeResults(`pipeline-${context.users}`, result, renderMarkdown(result))
@@ -223,9 +226,11 @@ interface DrainerReport {
   claims: number[]
   rss: number[]
   max_rss_bytes: number
+  retained_early_bytes: number
+  retained_end_bytes: number
 }
 
-async function drainInChild(databaseUrl: string): Promise<DrainerReport> {
+async function drainInChild(databaseUrl: string, emails: number): Promise<DrainerReport> {
   const provider = await startFakeResend({ recordEmails: false })
   try {
     const child = spawn(
@@ -238,6 +243,7 @@ async function drainInChild(databaseUrl: string): Promise<DrainerReport> {
           BENCH_PROVIDER_URL: provider.url,
           BENCH_PROVIDER_KEY: provider.apiKey,
           BENCH_BATCHES_IN_FLIGHT: String(batchesInFlight),
+          BENCH_EXPECTED_EMAILS: String(emails),
         },
         stdio: ['ignore', 'pipe', 'inherit'],
       },
@@ -266,6 +272,8 @@ interface PipelineResult {
     samples: number
     first_half_peak_mb: number
     second_half_peak_mb: number
+    retained_early_mb: number
+    retained_end_mb: number
     samples_mb: number[]
   }
   passed: Record<string, boolean>
@@ -282,7 +290,8 @@ function renderMarkdown(result: PipelineResult): string {
     `| fan-out vs. the same insert with the same foreign keys | | ${result.fan_out.baseline_with_foreign_keys_rows_per_second} (${result.fan_out.baseline_with_foreign_keys_seconds} s) | ratio: ${result.fan_out.ratio_to_baseline_with_foreign_keys} | |`,
     `| drain (emails/s) | ${result.drain.emails_per_second} (${result.drain.emails} emails, ${result.drain.seconds} s) | ${result.drain.baseline_emails_per_second} (${result.drain.baseline_seconds} s) | ≥ ${limits.drainEmailsPerSecond}: ${mark(result.passed.drain_emails_per_second)}; ratio ≥ ${limits.drainRatio}: ${result.drain.ratio} | ${mark(result.passed.drain_ratio)} |`,
     `| claim p99 (ms) | ${result.claims.p99_ms} (p50 ${result.claims.p50_ms}, ${result.claims.count} claims) | first tenth ${result.claims.first_tenth_p99_ms}, last tenth ${result.claims.last_tenth_p99_ms} | ≤ ${limits.claimP99Ms}, no drift | ${mark(result.passed.claim_p99 && result.passed.claim_no_drift)} |`,
-    `| drainer peak RSS (MB) | ${result.memory.peak_rss_mb} (first sample ${result.memory.first_sample_mb}, last ${result.memory.last_sample_mb}) | peak of the first half ${result.memory.first_half_peak_mb}, of the second ${result.memory.second_half_peak_mb} | ≤ ${limits.peakRssMb}, flat (second half ≤ 1.1 × first) | ${mark(result.passed.peak_rss && result.passed.rss_flat)} |`,
+    `| drainer peak RSS (MB) | ${result.memory.peak_rss_mb} (first sample ${result.memory.first_sample_mb}, last ${result.memory.last_sample_mb}; peak of the first half ${result.memory.first_half_peak_mb}, of the second ${result.memory.second_half_peak_mb}) | | ≤ ${limits.peakRssMb} | ${mark(result.passed.peak_rss)} |`,
+    `| drainer memory reachable after a full collection (MB) | ${result.memory.retained_end_mb} at the end | ${result.memory.retained_early_mb} a tenth of the way in | flat (end ≤ 1.1 × early) | ${mark(result.passed.memory_flat)} |`,
     `| batches in flight | ${result.drain.batches_in_flight} | | | |`,
     '',
   ].join('\n')
