@@ -93,19 +93,22 @@ it('with two batches in flight, sends at most the other batch already claimed on
   const clock = testClock()
   await createRecipients(db.sql, 10, 'in-flight')
   const id = await queueMessage(db.sql, clock.now())
+  // The first batch the provider finishes flips the switch, and no provider call returns before
+  // the flip has committed: every claim a loop makes after its first batch comes after the flip.
+  const outbox = providerWith(() => {})
+  let flip: Promise<unknown> | undefined
   let flipped = false
   let startedAfterFlip = 0
-  const outbox = providerWith(async (call) => {
-    if (call === 1) {
-      await db.sql`update public.messaging_settings set email_disabled = true`
-      flipped = true
-    }
-  })
   const provider: EmailProvider = {
     ...outbox,
-    sendBatch(batch) {
+    async sendBatch(batch) {
       if (flipped) startedAfterFlip += 1
-      return outbox.sendBatch(batch)
+      const outcome = await outbox.sendBatch(batch)
+      flip ??= db.sql`update public.messaging_settings set email_disabled = true`.then(() => {
+        flipped = true
+      })
+      await flip
+      return outcome
     },
   }
 
