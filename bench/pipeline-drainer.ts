@@ -24,11 +24,17 @@ function retainedBytes(): number {
 }
 
 async function main() {
-  const { BENCH_DB_URL, BENCH_PROVIDER_URL, BENCH_PROVIDER_KEY, BENCH_BATCHES_IN_FLIGHT } =
-    process.env
+  const {
+    BENCH_DB_URL,
+    BENCH_PROVIDER_URL,
+    BENCH_PROVIDER_KEY,
+    BENCH_BATCHES_IN_FLIGHT,
+    BENCH_EXPECTED_EMAILS,
+  } = process.env
   const batchesInFlight = Number(BENCH_BATCHES_IN_FLIGHT ?? '1')
-  // Claims of 100 emails each; the first measurement once a tenth of them are made.
-  const earlyClaim = Math.max(1, Math.ceil(Number(process.env.BENCH_EXPECTED_EMAILS ?? 0) / 1000))
+  const batchSize = 100
+  // The first measurement once a tenth of the claims are made.
+  const earlyClaim = Math.max(1, Math.ceil(Number(BENCH_EXPECTED_EMAILS ?? 0) / batchSize / 10))
   const sql = connect(BENCH_DB_URL!, { max: batchesInFlight + 1 })
   const provider = createResendProvider({
     apiKey: BENCH_PROVIDER_KEY!,
@@ -51,7 +57,7 @@ async function main() {
       settings: {
         fromAddress: 'bench@hivesync.test',
         fromName: 'HiveSync',
-        batchSize: 100,
+        batchSize,
         leaseSeconds: 600,
         timeBudgetMs: 3_600_000,
         retentionDays: 90,
